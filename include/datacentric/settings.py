@@ -1,0 +1,40 @@
+"""Deployment settings: environment variables with defaults for the embedded setup (one laptop).
+
+Credentials never live here: they come from Airflow connections or the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_MANIFEST = PROJECT_ROOT / "include" / "manifests" / "shop" / "manifest.yaml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the project keeps its data. Every path can be moved by one environment variable."""
+
+    var_dir: Path
+    landing_root: Path
+    repository: Path
+    dvc_remote: str
+    feature_repo: Path
+    online_store: str
+    lineage_file: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(os.environ.get("DATACENTRIC_VAR", PROJECT_ROOT / "var"))
+        return cls(
+            var_dir=var_dir,
+            landing_root=Path(os.environ.get("DATACENTRIC_LANDING", var_dir / "landing")),
+            repository=Path(os.environ.get("DATACENTRIC_REPOSITORY", var_dir / "repository")),
+            dvc_remote=os.environ.get("DATACENTRIC_DVC_REMOTE", str(var_dir / "dvc-remote")),
+            feature_repo=Path(os.environ.get("DATACENTRIC_FEATURE_REPO", var_dir / "feature_repo")),
+            # "sqlite" (embedded) or a redis connection string "redis://host:port/db".
+            online_store=os.environ.get("DATACENTRIC_ONLINE_STORE", "sqlite"),
+            lineage_file=Path(os.environ.get("DATACENTRIC_LINEAGE_FILE", var_dir / "lineage" / "events.jsonl")),
+        )
