@@ -4,6 +4,7 @@ validated and quarantine zones, and check the manifest's relationships across so
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,17 +13,26 @@ from datacentric.manifest import LoadedManifest
 from datacentric.repository import DataRepository
 
 
-def validate_stage(loaded: LoadedManifest, name: str, repo: DataRepository, *, run_id: str) -> dict[str, Any]:
+# Fields of a validation summary that differ between two runs over the same data; they stay out of
+# the copy kept in the repository, so re-validating unchanged data changes nothing there.
+RUN_SPECIFIC = ("run_id", "data_docs", "data_docs_page")
+
+
+def validate_stage(
+    loaded: LoadedManifest, name: str, repo: DataRepository, *, gx_root: Path, run_id: str
+) -> dict[str, Any]:
     """Validate all raw rows of source `name`; returns the summary with a readable `message`.
 
     rows_in = rows_valid + rows_quarantined always holds. The caller fails the task when
-    `success` is false, which stops every stage downstream of this source.
+    `success` is false, which stops every stage downstream of this source. Great Expectations'
+    per-run results and Data Docs live under `gx_root`; the run-independent summary is published to
+    the repository's reports zone, with lineage to the raw files it judged.
     """
     from datacentric.validation import validate_source
 
     spec = loaded.spec.sources[name]
     frame = repo.read_frame("raw", name)
-    result = validate_source(name, spec, frame, gx_root=repo.path("reports", "gx"), run_id=run_id)
+    result = validate_source(name, spec, frame, gx_root=gx_root, run_id=run_id)
     provenance = {"source": name, "stage": "validate", "manifest_sha256": loaded.sha256,
                   "inputs": [repo.relative(p) for p in repo.files("raw", name)]}
     repo.publish_frame("validated", f"{name}/data.parquet", result.valid, run_id=run_id, provenance=provenance)
@@ -35,7 +45,7 @@ def validate_stage(loaded: LoadedManifest, name: str, repo: DataRepository, *, r
     summary = result.summary()
     summary["message"] = _message(name, summary)
     repo.publish_bytes("reports", f"validation/{name}/summary.json",
-                       json.dumps({k: v for k, v in summary.items() if k != "data_docs"}, indent=2, sort_keys=True,
+                       json.dumps({k: v for k, v in summary.items() if k not in RUN_SPECIFIC}, indent=2, sort_keys=True,
                                   default=str).encode(),
                        run_id=run_id, provenance=provenance)
     return summary

@@ -24,6 +24,7 @@ class Settings:
     feature_repo: Path
     online_store: str
     lineage_file: Path
+    gx_root: Path
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,4 +38,6 @@ class Settings:
             # "sqlite" (embedded) or a redis connection string "redis://host:port/db".
             online_store=os.environ.get("DATACENTRIC_ONLINE_STORE", "sqlite"),
             lineage_file=Path(os.environ.get("DATACENTRIC_LINEAGE_FILE", var_dir / "lineage" / "events.jsonl")),
+            # Great Expectations' working context: suites, per-run results and Data Docs (HTML).
+            gx_root=Path(os.environ.get("DATACENTRIC_GX_ROOT", var_dir / "gx")),
         )

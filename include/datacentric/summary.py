@@ -30,7 +30,7 @@ def run_summary(manifest_path: Path, settings: Settings) -> str:
             ingest_q = sum(len(pd.read_parquet(f)) for f in repo.files("quarantine", name, "ingest"))
             out.append(f"  {name:<10} raw {s['rows_in']:>7}  validated {s['rows_valid']:>7}  "
                        f"quarantined {s['rows_quarantined']:>5} (+{ingest_q} at ingestion)")
-    docs = repo.path("reports", "gx")
+    docs = settings.gx_root
     index = next(iter(sorted(docs.rglob("index.html"))), None) if docs.exists() else None
     if index:
         out.append(f"Data Docs: file://{index}")
@@ -54,7 +54,8 @@ def run_summary(manifest_path: Path, settings: Settings) -> str:
         table = repo.read_frame("features", view_name)
         entity = int(table[key].iloc[0]) if pd.api.types.is_integer_dtype(table[key]) else table[key].iloc[0]
         online = read_online(settings.feature_repo, view_name, view.features, [{key: entity}])
-        values = {c: online[c].iloc[0] for c in view.features if c in online.columns}
+        values = {c: online[c].iloc[0].item() if hasattr(online[c].iloc[0], "item") else online[c].iloc[0]
+                  for c in view.features if c in online.columns}
         out.append(f"Online features ({settings.online_store}) of {key}={entity} from {view_name}: {values}")
         out.append(f"  Feast repository: {settings.feature_repo}  (feast -c {settings.feature_repo} ui)")
     return "\n".join(out)

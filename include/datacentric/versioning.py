@@ -129,8 +129,12 @@ class Versioner:
             final_tag = tag
             if existing is not None:
                 existing_tree = self._git("rev-parse", f"{existing}^{{tree}}").strip()
-                if existing_tree == tree:
-                    return Snapshot(state_id, tag, existing, tree, False, all_pins)
+                if existing_tree == tree or not changed:
+                    # Nothing new since this interval was snapshotted (a retry, or a re-run whose
+                    # later stages are already committed): the existing snapshot stands.
+                    recorded = self.resolve(tag)
+                    pins_recorded = {k: v for k, v in recorded.items() if k not in ("tag", "commit", "date", "data_state_id")}
+                    return Snapshot(recorded["data_state_id"], tag, existing, existing_tree, False, pins_recorded)
                 # Same interval, different content (e.g. late data arrived): keep the old tag untouched.
                 final_tag = self._next_free_tag(tag)
                 log.warning("tag %s names other content; this snapshot is tagged %s", tag, final_tag)

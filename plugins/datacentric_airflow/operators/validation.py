@@ -49,7 +49,8 @@ class ValidateSourceOperator(BaseOperator):
 
         hook = DataRepositoryHook()
         loaded = load_manifest(self.manifest)
-        outcome = validate_stage(loaded, self.source, hook.get_repository(), run_id=run_info(context).run_id)
+        outcome = validate_stage(loaded, self.source, hook.get_repository(), gx_root=hook.settings.gx_root,
+                                 run_id=run_info(context).run_id)
         if outcome.get("data_docs"):
             context["ti"].xcom_push(key="data_docs", value=outcome["data_docs"])
             self.log.info("Data Docs: file://%s", outcome["data_docs"])
