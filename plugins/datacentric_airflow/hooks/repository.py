@@ -41,6 +41,30 @@ class DataRepositoryHook(BaseHook):
 
             return {"s3": S3Hook(aws_conn_id=spec.location.conn_id).get_conn()}
         if spec.type == "sql" and spec.location.conn_id:
-            conn = self.get_connection(spec.location.conn_id)
-            return {"sql_url": conn.get_uri()}
+            return {"sql_url": sqlalchemy_url(self.get_connection(spec.location.conn_id))}
         return {}
+
+
+# Airflow connection types -> SQLAlchemy drivers installed with the project (psycopg2 for PostgreSQL).
+_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql",
+            "mssql": "mssql+pymssql"}
+
+
+def sqlalchemy_url(conn: Any) -> str:
+    """A SQLAlchemy URL from an Airflow connection; `extra.sqlalchemy_url` overrides the mapping."""
+    import sqlalchemy as sa
+
+    extra = conn.extra_dejson or {}
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    if conn.conn_type == "sqlite":
+        return f"sqlite:///{conn.host}"
+    driver = _DRIVERS.get(conn.conn_type)
+    if driver is None:
+        raise ValueError(
+            f"connection {conn.conn_id!r}: type {conn.conn_type!r} has no SQLAlchemy driver mapping; "
+            "set extra.sqlalchemy_url"
+        )
+    url = sa.URL.create(driver, username=conn.login or None, password=conn.password or None,
+                        host=conn.host or None, port=conn.port or None, database=conn.schema or None)
+    return url.render_as_string(hide_password=False)
