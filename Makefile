@@ -19,7 +19,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__EXECUTOR ?= LocalExecutor
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS ?= admin:admin
-export AIRFLOW__OPENLINEAGE__TRANSPORT ?= {"type": "file", "log_file_path": "$(DATACENTRIC_VAR)/lineage/openlineage.jsonl"}
+export AIRFLOW__OPENLINEAGE__TRANSPORT ?= {"type": "file", "log_file_path": "$(DATACENTRIC_VAR)/lineage/openlineage.jsonl", "append": true}
 export PYTHONPATH := $(PROJECT)/include:$(PROJECT)/plugins:$(PYTHONPATH)
 export GIT_PYTHON_REFRESH := quiet
 
@@ -50,6 +50,7 @@ $(AIRFLOW_HOME)/airflow.db: | $(VENV)/.installed
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (tail -30 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 
 demo: $(VENV)/.installed $(AIRFLOW_HOME)/airflow.db
+	mkdir -p $(DATACENTRIC_VAR)/lineage
 	$(BIN)/python -m datacentric samples
 	$(BIN)/airflow dags reserialize > /dev/null 2>&1 || true
 	$(BIN)/airflow dags test datacentric_pipeline $(DEMO_DATE) > $(DATACENTRIC_VAR)/demo-run.log 2>&1 \

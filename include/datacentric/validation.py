@@ -1,0 +1,548 @@
+"""The validation stage: Great Expectations suites generated from the manifest, run on a typed frame.
+
+`validate_source(name, source, frame, gx_root=..., run_id=...)` runs the suite `build_suite` derives
+from the source's schema through Great Expectations 1.x (a file Data Context under `gx_root`, a
+pandas data source with a dataframe asset, a validation definition and a checkpoint), maps every
+failing row back by its position, and splits the frame into valid rows and quarantined rows. Each
+quarantined row carries `_reasons`, a JSON list of the rules it broke. Rows are never dropped
+silently: rows_in == rows_valid + rows_quarantined, always.
+
+Rules generated per column of the manifest:
+
+- not null                when `nullable: false`, and for every key column (a key cannot be null)
+- unique                  when `unique: true`
+- key uniqueness          over `keys`: compound uniqueness for two or more key columns
+- between                 `min` / `max` (int and float columns only)
+- in set                  `allowed`
+- match regex             `pattern` (str columns only; searched, as `re.search`: anchor with ^...$)
+- table row count >= 1    table level: fails the gate but quarantines no row
+
+Duplicated keys quarantine every row that shares the key (Great Expectations reports all of them;
+which copy is "right" is not the validator's call) and fail the gate. The gate also fails when the
+quarantined share exceeds the source's `max_quarantine_fraction`, when a table-level rule fails, or
+when a rule could not be evaluated at all.
+
+Data Docs are rebuilt incrementally (this run's page, the suite's page, the index) in the default
+`local_site` under `<gx_root>/gx/uncommitted/data_docs/local_site/`.
+
+Importing this module does not import Great Expectations (which takes seconds); the first call does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import json
+import logging
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pandas as pd
+
+from datacentric.errors import ManifestError, ValidationGateError
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+
+logger = logging.getLogger(__name__)
+
+REASONS_COLUMN = "_reasons"
+SAMPLE_SIZE = 5
+DOCS_SITE = "local_site"
+ASSET_NAME = "frame"
+BATCH_DEFINITION_NAME = "whole_frame"
+# The Data Docs index lists at most this many validation runs (older run pages stay on disk). Without
+# a limit, every index rebuild reads every stored result, so its cost would grow with the history.
+DOCS_INDEX_RUNS = 200
+_LOCK_FILE = ".datacentric-gx.lock"
+
+_NUMERIC = ("int", "float")
+
+
+# -- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationResult:
+    """What one validation run found. `valid` and `quarantined` partition the input rows."""
+
+    source: str
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
+    success: bool
+    valid: pd.DataFrame
+    quarantined: pd.DataFrame
+    expectations: list[dict[str, Any]]
+    data_docs: str | None
+    data_docs_page: str | None = None
+    suite: str = ""
+    run_id: str = ""
+    max_quarantine_fraction: float = 0.0
+    # Why the gate failed, one plain sentence each; empty when success is True.
+    problems: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.rows_in != self.rows_valid + self.rows_quarantined:
+            raise AssertionError(
+                f"source {self.source!r}: rows_in {self.rows_in} != valid {self.rows_valid} "
+                f"+ quarantined {self.rows_quarantined}"
+            )
+
+    @property
+    def quarantine_fraction(self) -> float:
+        return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
+
+    @property
+    def failed_expectations(self) -> list[dict[str, Any]]:
+        return [e for e in self.expectations if not e["success"]]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able digest of the run (no frames): counts, gate outcome, failed rules, Data Docs."""
+        return {
+            "source": self.source,
+            "suite": self.suite,
+            "run_id": self.run_id,
+            "rows_in": self.rows_in,
+            "rows_valid": self.rows_valid,
+            "rows_quarantined": self.rows_quarantined,
+            "quarantine_fraction": round(self.quarantine_fraction, 6),
+            "max_quarantine_fraction": self.max_quarantine_fraction,
+            "success": self.success,
+            "problems": list(self.problems),
+            "expectations_evaluated": len(self.expectations),
+            "failed_expectations": self.failed_expectations,
+            "data_docs": self.data_docs,
+            "data_docs_page": self.data_docs_page,
+        }
+
+
+# -- the suite ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One generated expectation and how it reads in `_reasons`."""
+
+    rule_id: str  # e.g. "rating: expect_column_values_to_be_between(min=1, max=5)"
+    type: str
+    kwargs: dict[str, Any]
+    level: str  # "row" quarantines the rows it flags; "table" only fails the gate
+    key: bool = False  # the key-uniqueness rule: any failure fails the gate
+
+
+def _number(value: float, column_type: str) -> int | float:
+    if column_type == "int" and float(value).is_integer():
+        return int(value)
+    return float(value)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _rules(name: str, source: Any) -> list[_Rule]:
+    """The rules the manifest asks of one source, in a stable order, without duplicates."""
+    rules: dict[str, _Rule] = {}
+
+    def add(rule: _Rule) -> None:
+        rules.setdefault(rule.rule_id, rule)
+
+    keys = list(source.keys)
+    for column_name, column in source.columns.items():
+        where = f"source {name!r}: column {column_name!r}"
+        if not column.nullable or column_name in keys:
+            add(_Rule(f"{column_name}: expect_column_values_to_not_be_null()",
+                      "expect_column_values_to_not_be_null", {"column": column_name}, "row"))
+        if column.unique:
+            add(_Rule(f"{column_name}: expect_column_values_to_be_unique()",
+                      "expect_column_values_to_be_unique", {"column": column_name}, "row",
+                      key=keys == [column_name]))
+        if column.min is not None or column.max is not None:
+            if column.type not in _NUMERIC:
+                raise ManifestError(f"{where}: min/max apply to int and float columns, not {column.type!r}")
+            kwargs: dict[str, Any] = {"column": column_name}
+            shown = []
+            if column.min is not None:
+                kwargs["min_value"] = _number(column.min, column.type)
+                shown.append(f"min={_show(column.min)}")
+            if column.max is not None:
+                kwargs["max_value"] = _number(column.max, column.type)
+                shown.append(f"max={_show(column.max)}")
+            add(_Rule(f"{column_name}: expect_column_values_to_be_between({', '.join(shown)})",
+                      "expect_column_values_to_be_between", kwargs, "row"))
+        if column.allowed is not None:
+            add(_Rule(f"{column_name}: expect_column_values_to_be_in_set(allowed={list(column.allowed)!r})",
+                      "expect_column_values_to_be_in_set",
+                      {"column": column_name, "value_set": list(column.allowed)}, "row"))
+        if column.pattern is not None:
+            if column.type != "str":
+                raise ManifestError(f"{where}: pattern applies to str columns, not {column.type!r}")
+            add(_Rule(f"{column_name}: expect_column_values_to_match_regex(pattern={column.pattern!r})",
+                      "expect_column_values_to_match_regex",
+                      {"column": column_name, "regex": column.pattern}, "row"))
+    if len(keys) == 1:
+        add(_Rule(f"{keys[0]}: expect_column_values_to_be_unique()",
+                  "expect_column_values_to_be_unique", {"column": keys[0]}, "row", key=True))
+    else:
+        add(_Rule(f"{'+'.join(keys)}: expect_compound_columns_to_be_unique()",
+                  "expect_compound_columns_to_be_unique", {"column_list": keys}, "row", key=True))
+    add(_Rule("table: expect_table_row_count_to_be_between(min=1)",
+              "expect_table_row_count_to_be_between", {"min_value": 1}, "table"))
+    # A rule first added as plain `unique: true` is still the key rule when it is the only key.
+    return [
+        _Rule(r.rule_id, r.type, r.kwargs, r.level, key=True)
+        if r.type == "expect_column_values_to_be_unique" and keys == [r.kwargs["column"]] else r
+        for r in rules.values()
+    ]
+
+
+def build_suite(name: str, source: Any) -> gx.ExpectationSuite:
+    """The Great Expectations suite generated from one source's manifest schema (not yet saved).
+
+    Each expectation's `meta` carries `rule` (its id in `_reasons`), `level` ("row" or "table") and
+    `key` (whether it is the key-uniqueness rule).
+    """
+    gx = _gx()
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    suite = gx.ExpectationSuite(name=_suite_name(name))
+    for rule in _rules(name, source):
+        config = ExpectationConfiguration(
+            type=rule.type,
+            kwargs=dict(rule.kwargs),
+            meta={"rule": rule.rule_id, "level": rule.level, "key": rule.key},
+        )
+        suite.add_expectation_configuration(config)
+    return suite
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+def validate_source(
+    name: str, source: Any, frame: pd.DataFrame, *, gx_root: Path, run_id: str, build_docs: bool = True
+) -> ValidationResult:
+    """Validate one source's typed frame against its generated suite and split valid / quarantined.
+
+    `build_docs=False` skips rendering Data Docs (about half the fixed cost of a call); the result
+    is still stored under `gx_root`, and the next call that builds docs renders the index with it.
+
+    Safe to call again for the same source and run (everything is added-or-updated; the run gets a
+    second result page in Data Docs). Processes validating different sources may share `gx_root`:
+    changes to the shared Great Expectations config and the Data Docs are made under a file lock.
+    """
+    gx = _gx()
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    missing = [c for c in source.columns if c not in frame.columns]
+    if missing:
+        raise ValidationGateError(
+            f"source {name!r}: the frame lacks manifest columns {missing} (has {list(frame.columns)})"
+        )
+    gx_root = Path(gx_root).resolve()
+    data = frame.reset_index(drop=True)  # GX reports index labels; a fresh RangeIndex makes them positions
+    suite = build_suite(name, source)
+
+    with _locked(gx_root):
+        context = gx.get_context(mode="file", project_root_dir=str(gx_root))
+        _configure_project(context)
+        batch_definition = _batch_definition(context, name)
+        suite = context.suites.add_or_update(suite)
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=_suite_name(name), data=batch_definition, suite=suite)
+        )
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=_suite_name(name),
+                validation_definitions=[definition],
+                actions=[],  # Data Docs are built below, under the lock
+                result_format={"result_format": "COMPLETE"},
+            )
+        )
+
+    # The costly part runs unlocked: it only writes this run's own result file.
+    checkpoint_result = checkpoint.run(batch_parameters={"dataframe": data}, run_id=RunIdentifier(run_name=run_id))
+    ((result_id, suite_result),) = checkpoint_result.run_results.items()
+
+    index = page = None
+    if build_docs:
+        with _locked(gx_root):
+            index, page = _build_docs(context, result_id)
+
+    order = [expectation.meta["rule"] for expectation in suite.expectations]
+    return _assemble(name, source, data, suite_result, order, run_id=run_id, index=index, page=page)
+
+
+def _assemble(
+    name: str,
+    source: Any,
+    data: pd.DataFrame,
+    suite_result: Any,
+    rule_order: list[str],
+    *,
+    run_id: str,
+    index: str | None,
+    page: str | None,
+) -> ValidationResult:
+    rows = len(data)
+    expectations: list[dict[str, Any]] = []
+    failing_rules: list[str] = []
+    failing_masks: list[np.ndarray] = []
+    problems: list[str] = []
+
+    # GX returns results in its own order; report them in suite order, so `_reasons` is stable.
+    order = {rule_id: i for i, rule_id in enumerate(rule_order)}
+    outcomes = sorted(
+        suite_result.results, key=lambda o: order.get(str((o.expectation_config.meta or {}).get("rule")), len(order))
+    )
+    for outcome in outcomes:
+        config = outcome.expectation_config
+        meta = config.meta or {}
+        rule_id = meta.get("rule", config.type)
+        level = meta.get("level", "table")
+        result = outcome.result or {}
+        exception = _first_exception(outcome.exception_info or {})
+        kwargs = {k: _jsonable(v) for k, v in config.kwargs.items() if k != "batch_id"}
+        entry: dict[str, Any] = {
+            "id": rule_id,
+            "type": config.type,
+            "column": kwargs.get("column"),
+            "kwargs": kwargs,
+            "level": level,
+            "success": bool(outcome.success),
+            "unexpected_count": result.get("unexpected_count"),
+            "sample": [_jsonable(v) for v in (result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]],
+        }
+        if "observed_value" in result:
+            entry["observed_value"] = _jsonable(result["observed_value"])
+        if exception:
+            entry["exception"] = exception
+        expectations.append(entry)
+
+        if outcome.success:
+            continue
+        if exception:
+            problems.append(f"{rule_id} could not be evaluated: {exception}")
+            continue
+        if level != "row":
+            observed = entry.get("observed_value")
+            if config.type == "expect_table_row_count_to_be_between":
+                problems.append(f"{rule_id} failed: the frame has {observed} rows")
+            else:
+                problems.append(f"{rule_id} failed" + (f" (observed {observed})" if observed is not None else ""))
+            continue
+        indices = result.get("unexpected_index_list")
+        if indices is None:
+            problems.append(f"{rule_id} failed but reported no row indices")
+            continue
+        mask = np.zeros(rows, dtype=bool)
+        mask[_positions(indices)] = True
+        failing_rules.append(rule_id)
+        failing_masks.append(mask)
+        if meta.get("key"):
+            problems.append(f"{rule_id} failed: {int(mask.sum())} rows share duplicated keys")
+
+    bad = np.logical_or.reduce(failing_masks) if failing_masks else np.zeros(rows, dtype=bool)
+    valid = data.loc[~bad].reset_index(drop=True)
+    quarantined = data.loc[bad].reset_index(drop=True)
+    quarantined[REASONS_COLUMN] = _reasons(failing_rules, failing_masks, bad)
+
+    max_fraction = float(source.max_quarantine_fraction)
+    if rows and bad.sum() / rows > max_fraction:
+        problems.append(
+            f"quarantined {int(bad.sum())} of {rows} rows ({bad.sum() / rows:.2%}), "
+            f"more than max_quarantine_fraction {max_fraction:.2%}"
+        )
+    result = ValidationResult(
+        source=name,
+        rows_in=rows,
+        rows_valid=len(valid),
+        rows_quarantined=len(quarantined),
+        success=not problems,
+        valid=valid,
+        quarantined=quarantined,
+        expectations=expectations,
+        data_docs=index,
+        data_docs_page=page,
+        suite=_suite_name(name),
+        run_id=run_id,
+        max_quarantine_fraction=max_fraction,
+        problems=problems,
+    )
+    log = logger.info if result.success else logger.warning
+    log(
+        "validated %s (run %s): %d rows in, %d valid, %d quarantined, gate %s%s",
+        name, run_id, result.rows_in, result.rows_valid, result.rows_quarantined,
+        "passed" if result.success else "FAILED", "" if result.success else ": " + "; ".join(problems),
+    )
+    return result
+
+
+def _reasons(rules: list[str], masks: list[np.ndarray], bad: np.ndarray) -> list[str]:
+    """The `_reasons` JSON of each quarantined row, computed once per distinct failure pattern."""
+    count = int(bad.sum())
+    if count == 0:
+        return []
+    matrix = np.column_stack([m[bad] for m in masks])  # quarantined rows x failed rules
+    patterns, inverse = np.unique(matrix, axis=0, return_inverse=True)
+    texts = np.array(
+        [json.dumps([rules[j] for j in np.flatnonzero(p)], ensure_ascii=False) for p in patterns], dtype=object
+    )
+    return list(texts[np.asarray(inverse).reshape(-1)])
+
+
+def _positions(indices: list[Any]) -> np.ndarray:
+    if indices and isinstance(indices[0], dict):  # only when unexpected_index_column_names is set
+        raise ValidationGateError("Great Expectations returned row indices as dicts; expected positions")
+    return np.asarray(indices, dtype=np.int64)
+
+
+def _first_exception(info: dict[str, Any]) -> str | None:
+    """exception_info is either one dict or a dict of metric id -> dict; take the first message."""
+    if "raised_exception" in info:
+        return info.get("exception_message") if info.get("raised_exception") else None
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return value.get("exception_message") or "exception"
+    return None
+
+
+# -- Great Expectations plumbing ---------------------------------------------------------------
+
+
+def _gx() -> Any:
+    """Import Great Expectations (slow: seconds) on first use and keep its loggers at WARNING."""
+    _quiet_gx()
+    import great_expectations as gx
+    from great_expectations.data_context import data_context_variables
+
+    # One GX module names its logger by file path, outside the "great_expectations" hierarchy.
+    logging.getLogger(data_context_variables.__file__).setLevel(logging.WARNING)
+    return gx
+
+
+def _quiet_gx() -> None:
+    """GX logs a lot at INFO, even while importing: WARNING, unless someone set a level explicitly."""
+    gx_logger = logging.getLogger("great_expectations")
+    if gx_logger.level == logging.NOTSET:
+        gx_logger.setLevel(logging.WARNING)
+
+
+_quiet_gx()
+
+
+def _suite_name(name: str) -> str:
+    return name
+
+
+@contextlib.contextmanager
+def _locked(gx_root: Path) -> Iterator[None]:
+    """An exclusive lock on the GX project: its config file and Data Docs index are shared."""
+    gx_root.mkdir(parents=True, exist_ok=True)
+    with (gx_root / _LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _configure_project(context: Any) -> None:
+    """No progress bars, a bounded Data Docs index. Saved once, when the project is new."""
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    variables = context.variables
+    changed = False
+    bars = variables.progress_bars
+    if bars is None or bars.get("globally") or bars.get("metric_calculations"):
+        variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        changed = True
+    sites = copy.deepcopy(variables.data_docs_sites or {})
+    site = sites.get(DOCS_SITE)
+    if site is not None:
+        index_builder = site.setdefault("site_index_builder", {"class_name": "DefaultSiteIndexBuilder"})
+        if index_builder.get("validation_results_limit") != DOCS_INDEX_RUNS:
+            index_builder["validation_results_limit"] = DOCS_INDEX_RUNS
+            variables.data_docs_sites = sites  # assigned, not mutated in place: GX keeps copies
+            changed = True
+    if changed:
+        variables.save()
+
+
+def _batch_definition(context: Any, name: str) -> Any:
+    """The pandas data source / dataframe asset / whole-frame batch definition of one source.
+
+    Created only when missing, so later runs leave the shared great_expectations.yml untouched.
+    """
+    try:
+        datasource = context.data_sources.get(name)
+    except KeyError:
+        datasource = None
+    if datasource is None or getattr(datasource, "type", "pandas") != "pandas":
+        datasource = context.data_sources.add_or_update_pandas(name)
+    try:
+        asset = datasource.get_asset(ASSET_NAME)
+    except LookupError:
+        asset = datasource.add_dataframe_asset(ASSET_NAME)
+    try:
+        return asset.get_batch_definition(BATCH_DEFINITION_NAME)
+    except KeyError:
+        return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
+
+
+def _build_docs(context: Any, result_id: Any) -> tuple[str | None, str | None]:
+    """Render this run's page, its suite's page and the index; return (index path, run page path)."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    identifiers = [result_id, ExpectationSuiteIdentifier(name=result_id.expectation_suite_identifier.name)]
+    try:
+        sites = context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
+    except Exception:
+        logger.exception("could not build Data Docs for %s", result_id)
+        return None, None
+    index = _url_to_path(sites.get(DOCS_SITE))
+    page = None
+    with contextlib.suppress(Exception):
+        urls = context.get_docs_sites_urls(resource_identifier=result_id, site_name=DOCS_SITE)
+        page = _url_to_path(urls[0]["site_url"]) if urls else None
+    return index, page
+
+
+def _url_to_path(url: str | None) -> str | None:
+    if not url:
+        return None
+    parsed = urlparse(url)
+    path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(url)
+    return str(path.resolve()) if path.exists() else None
+
+
+def _jsonable(value: Any) -> Any:
+    """A value from a frame or a GX result as plain JSON (NA -> None, timestamps -> ISO 8601)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else str(value)
+    if isinstance(value, pd.Timestamp | datetime | date):
+        return value.isoformat()
+    if isinstance(value, re.Pattern):
+        return value.pattern
+    if isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
