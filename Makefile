@@ -22,6 +22,11 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS ?= admin:admin
 export AIRFLOW__OPENLINEAGE__TRANSPORT ?= {"type": "file", "log_file_path": "$(DATACENTRIC_VAR)/lineage/openlineage.jsonl", "append": true}
 export PYTHONPATH := $(PROJECT)/include:$(PROJECT)/plugins:$(PYTHONPATH)
 export GIT_PYTHON_REFRESH := quiet
+# `airflow standalone` starts its components as `airflow ...` subprocesses: the venv comes first.
+export PATH := $(BIN):$(PATH)
+AIRFLOW_PORT ?= 8080
+export AIRFLOW__API__PORT := $(AIRFLOW_PORT)
+export AIRFLOW__API__BASE_URL := http://localhost:$(AIRFLOW_PORT)
 
 DEMO_DATE ?= 2026-10-31
 

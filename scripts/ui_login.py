@@ -23,7 +23,7 @@ def main(path: str) -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text(json.dumps(passwords) + "\n")
     file.chmod(0o600)
-    print("Airflow UI: http://localhost:8080")
+    print(f"Airflow UI: http://localhost:{os.environ.get('AIRFLOW__API__PORT', '8080')}")
     for name in names:
         print(f"  login: {name} / {passwords[name]}")
     print("  trigger the DAG 'datacentric_pipeline' (the manifest is a Param of the trigger form)")
