@@ -1,11 +1,28 @@
-"""Files in a folder under the landing root, matched by a glob: CSV, JSON lines or Parquet."""
+"""Files in a folder under the landing root, matched by a glob: CSV, JSON lines or Parquet.
+
+A file's identity is its size and modification time, so a run that finds nothing new reads nothing;
+its checksum is taken from the bytes it parses. With `date_in_name`, a run takes only the files
+dated inside its window.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlparse
 
-from datacentric.repository import sha256_file
-from datacentric.sources.base import ParsedUnit, SourceReader, Unit
+from datacentric.sources.base import (
+    EVERYTHING,
+    ParsedUnit,
+    SourceReader,
+    Unit,
+    Window,
+    date_in_name,
+    date_pattern,
+    safe_unit_name,
+)
 from datacentric.sources.formats import parse
 
 
@@ -17,18 +34,52 @@ class FileReader(SourceReader):
             raise self.error(f"location.path {self.spec.location.path!r}", f"escapes the landing root {root}")
         return folder
 
-    def units(self) -> list[Unit]:
+    def where(self) -> str:
+        return str(self.folder() / self.spec.location.pattern)
+
+    def units(self, window: Window = EVERYTHING, state: Mapping[str, Any] | None = None) -> list[Unit]:
+        loc = self.spec.location
         folder = self.folder()
         if not folder.is_dir():
             raise self.error(str(folder), "folder not found")
-        return [
-            Unit(name=path.stem, origin=path.as_uri(), fingerprint=sha256_file(path))
-            for path in sorted(folder.glob(self.spec.location.pattern))
-            if path.is_file()
-        ]
+        root = self.landing_root.resolve()
+        pattern = date_pattern(loc.date_in_name) if loc.date_in_name else None
+        units, matched = [], 0
+        for path in sorted(folder.glob(loc.pattern)):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            matched += 1
+            resolved = path.resolve()
+            if root not in resolved.parents:  # a symlink pointing out of the landing root
+                raise self.error(str(path), f"resolves to {resolved}, outside the landing root {root}")
+            relative = path.relative_to(folder).as_posix()
+            date = None
+            if pattern is not None:
+                date = date_in_name(relative, pattern)
+                if date is None:
+                    raise self.error(str(path), f"no date matching date_in_name {loc.date_in_name!r} in its name")
+                if not window.contains(date):
+                    continue
+            stat = path.stat()
+            units.append(Unit(
+                name=safe_unit_name(str(PurePosixPath(relative).with_suffix(""))),
+                origin=path.as_uri(),
+                identity=f"{stat.st_size}:{stat.st_mtime_ns}",
+                date=date,
+            ))
+        if not matched:
+            raise self.error(self.where(), "no data found (empty source)")
+        return units
 
     def read(self, unit: Unit) -> ParsedUnit:
-        path = Path(unit.origin.removeprefix("file://"))
-        parsed = parse(path.read_bytes(), self.spec.location.format, source=self.name, origin=str(path))
-        parsed.fingerprint = unit.fingerprint or sha256_file(path)
+        loc = self.spec.location
+        path = Path(unquote(urlparse(unit.origin).path))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise self.error(str(path), f"unreadable ({exc.strerror})") from None
+        parsed = parse(data, loc.format, source=self.name, origin=str(path),
+                       kinds={n: c.type for n, c in self.spec.columns.items()},
+                       encoding=loc.encoding, delimiter=loc.delimiter)
+        parsed.fingerprint = hashlib.sha256(data).hexdigest()
         return parsed

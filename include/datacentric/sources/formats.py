@@ -1,41 +1,180 @@
-"""Parsers for the file formats sources deliver: CSV, JSON lines and Parquet, from bytes."""
+"""Parsers for the file formats sources deliver (CSV, JSON lines, Parquet), from bytes to Arrow.
+
+Clean data takes Arrow's multi-threaded readers end to end. Only what they cannot take falls back:
+a CSV value that does not convert to its manifest type makes the declared columns read as text
+(typing and quarantine then happen per column in `datacentric.ingest`); ragged CSV rows go to the
+invalid-row handler and are reported with their line; a JSON lines file with a malformed line or
+mixed types per key is parsed line by line.
+"""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
+import re
+from collections.abc import Mapping
 
-import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from datacentric.errors import SourceError
 from datacentric.sources.base import ParsedUnit
 
+# Arrow types that CSV and JSON readers convert to directly; timestamps are parsed in coercion.
+_READ_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
 
-def parse(data: bytes, fmt: str, *, source: str, origin: str) -> ParsedUnit:
+
+def parse(
+    data: bytes,
+    fmt: str,
+    *,
+    source: str,
+    origin: str,
+    kinds: Mapping[str, str] | None = None,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+) -> ParsedUnit:
+    """Rows of one unit. `kinds` maps declared columns to manifest types, so readers type them early."""
+    kinds = kinds or {}
     if fmt == "parquet":
-        try:
-            table = pq.read_table(io.BytesIO(data))
-        except (pa.ArrowException, OSError) as exc:
-            raise SourceError(source, origin, f"not a readable Parquet file ({exc})") from None
-        return ParsedUnit(table.to_pandas())
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SourceError(source, f"{origin}:{line}", f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    if fmt == "jsonl":
-        return _parse_jsonl(text)
+        return ParsedUnit(_read_parquet(data, source=source, origin=origin))
     if fmt == "csv":
-        return _parse_csv(text, source=source, origin=origin)
+        return _parse_csv(data, source=source, origin=origin, kinds=kinds, encoding=encoding, delimiter=delimiter)
+    if fmt == "jsonl":
+        return _parse_jsonl(data, source=source, origin=origin, kinds=kinds, encoding=encoding)
     raise SourceError(source, origin, f"unknown format {fmt!r}; expected csv, jsonl or parquet")
 
 
-def _parse_jsonl(text: str) -> ParsedUnit:
+def _read_parquet(data: bytes, *, source: str, origin: str) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(source, origin, f"not a readable Parquet file ({exc})") from None
+
+
+# -- CSV --------------------------------------------------------------------------------------------
+
+def _parse_csv(
+    data: bytes, *, source: str, origin: str, kinds: Mapping[str, str], encoding: str, delimiter: str
+) -> ParsedUnit:
+    column_types = {name: _READ_TYPES.get(kind, pa.string()) for name, kind in kinds.items()}
+    invalid: list[tuple[int | None, str, int, int]] = []
+    header: list[str] | None = None
+    while True:
+        invalid.clear()
+        try:
+            table = _read_csv(data, column_types, invalid, encoding=encoding, delimiter=delimiter, threads=True)
+            break
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            if "Empty CSV file" in message:
+                return ParsedUnit(pa.table({}))
+            _raise_if_not_text(data, encoding, source=source, origin=origin, error=message)
+            # A value that does not convert to its column's type: read that column as text; typing
+            # and quarantine then find the rows, per column, in `datacentric.ingest`.
+            match = re.search(r"In CSV column #(\d+)", message)
+            if "conversion error" not in message or match is None:
+                raise SourceError(source, origin, f"unreadable CSV ({message})") from None
+            header = header or _csv_header(data, encoding, delimiter)
+            index = int(match.group(1))
+            name = header[index] if index < len(header) else None
+            if name is None or column_types.get(name) in (None, pa.string()):
+                raise SourceError(source, origin, f"unreadable CSV ({message})") from None
+            column_types[name] = pa.string()
+    duplicates = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
+    if duplicates:
+        raise SourceError(source, f"{origin}:1", f"duplicate column name(s) in the header: {', '.join(duplicates)}")
+    if invalid and any(number is None for number, *_ in invalid):
+        # Arrow's parallel parser cannot tell line numbers; a dirty file is read again in one thread.
+        invalid.clear()
+        _read_csv(data, column_types, invalid, encoding=encoding, delimiter=delimiter, threads=False)
+    bad = [(number or 0, text, f"line {number}: {actual} fields, header has {expected}")
+           for number, text, expected, actual in invalid]
+    return ParsedUnit(table, bad)
+
+
+def _csv_header(data: bytes, encoding: str, delimiter: str) -> list[str]:
+    import csv
+
+    first = data.split(b"\n", 1)[0].decode(encoding, errors="replace").rstrip("\r")
+    return next(csv.reader([first], delimiter=delimiter), [])
+
+
+def _read_csv(
+    data: bytes,
+    column_types: Mapping[str, pa.DataType],
+    invalid: list[tuple[int | None, str, int, int]],
+    *,
+    encoding: str,
+    delimiter: str,
+    threads: bool,
+) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append((row.number, row.text, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    return pacsv.read_csv(
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(use_threads=threads, encoding=encoding),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+        # Empty fields are missing values; "NA", "null" and friends stay text.
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict(column_types), null_values=[""], strings_can_be_null=True,
+            true_values=["true", "True", "TRUE", "1"], false_values=["false", "False", "FALSE", "0"],
+        ),
+    )
+
+
+def _raise_if_not_text(data: bytes, encoding: str, *, source: str, origin: str, error: str) -> None:
+    """Turn Arrow's "invalid UTF8" into an error naming the line and byte."""
+    if "utf8" not in error.lower() and "utf-8" not in error.lower():
+        return
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourceError(source, f"{origin}:{line}", f"not {_shown(encoding)} ({exc.reason} at byte {exc.start}); "
+                          "set location.encoding if the file uses another encoding") from None
+    raise SourceError(source, origin, f"unreadable text ({error})")
+
+
+def _shown(encoding: str) -> str:
+    return "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
+# -- JSON lines -------------------------------------------------------------------------------------
+
+def _parse_jsonl(data: bytes, *, source: str, origin: str, kinds: Mapping[str, str], encoding: str) -> ParsedUnit:
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        import pyarrow.json as pajson
+
+        schema = pa.schema([(name, _READ_TYPES.get(kind, pa.string())) for name, kind in kinds.items()])
+        try:
+            table = pajson.read_json(
+                pa.BufferReader(data),
+                parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+            )
+            return ParsedUnit(table)
+        except pa.ArrowInvalid:
+            pass  # a malformed line, mixed types, or not UTF-8: line by line below names each problem
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourceError(source, f"{origin}:{line}", f"not {_shown(encoding)} ({exc.reason} at byte {exc.start}); "
+                          "set location.encoding if the file uses another encoding") from None
+    return _parse_json_lines(text, kinds)
+
+
+def _parse_json_lines(text: str, kinds: Mapping[str, str]) -> ParsedUnit:
+    import pandas as pd
+
     records, bad = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(io.StringIO(text), start=1):
+        line = line.rstrip("\r\n")
         if not line.strip():
             continue
         try:
@@ -47,34 +186,8 @@ def _parse_jsonl(text: str) -> ParsedUnit:
             bad.append((number, line, f"line {number}: expected a JSON object, got {type(record).__name__}"))
             continue
         records.append(record)
-    return ParsedUnit(pd.DataFrame.from_records(records), bad)
-
-
-def _parse_csv(text: str, *, source: str, origin: str) -> ParsedUnit:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        return ParsedUnit(pd.DataFrame())
-    except csv.Error as exc:
-        raise SourceError(source, f"{origin}:1", f"unreadable CSV header ({exc})") from None
-    rows, bad = [], []
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            bad.append((reader.line_num, "", f"line {reader.line_num}: malformed CSV ({exc})"))
-            continue
-        if not row:
-            continue
-        if len(row) != len(header):
-            bad.append(
-                (reader.line_num, ",".join(row), f"line {reader.line_num}: {len(row)} fields, header has {len(header)}")
-            )
-            continue
-        rows.append(row)
-    # Empty CSV fields are missing values, not empty strings.
-    frame = pd.DataFrame(rows, columns=header, dtype=object).replace("", None)
+    frame = pd.DataFrame.from_records(records)
+    for name in kinds:
+        if name not in frame.columns and len(frame):
+            frame[name] = None  # a key absent from every record is null, as in the Arrow reader
     return ParsedUnit(frame, bad)

@@ -34,6 +34,16 @@ class DataRepositoryHook(BaseHook):
 
         return Versioner(self.settings.repository, remote=self.settings.dvc_remote)
 
+    def last_snapshot(self) -> str | None:
+        """The id of the newest data state of the repository, or None before the first snapshot."""
+        from datacentric.errors import RepositoryError
+
+        try:
+            states = self.get_versioner().states()
+        except (RepositoryError, OSError):
+            return None
+        return states[-1]["data_state_id"] if states else None
+
     def source_clients(self, spec: Any) -> dict[str, Any]:
         """Clients a source reader needs, built from the Airflow connection its manifest entry names."""
         if spec.type == "s3":
@@ -42,6 +52,8 @@ class DataRepositoryHook(BaseHook):
             return {"s3": S3Hook(aws_conn_id=spec.location.conn_id).get_conn()}
         if spec.type == "sql" and spec.location.conn_id:
             return {"sql_url": sqlalchemy_url(self.get_connection(spec.location.conn_id))}
+        if spec.type == "http" and spec.location.conn_id:
+            return {"http": http_client_settings(self.get_connection(spec.location.conn_id))}
         return {}
 
 
@@ -68,3 +80,27 @@ def sqlalchemy_url(conn: Any) -> str:
     url = sa.URL.create(driver, username=conn.login or None, password=conn.password or None,
                         host=conn.host or None, port=conn.port or None, database=conn.schema or None)
     return url.render_as_string(hide_password=False)
+
+
+def http_client_settings(conn: Any) -> dict[str, Any]:
+    """Base URL, headers and auth for an HTTP source from an Airflow connection.
+
+    The host (with `schema` as the scheme, default https, and the port) is the base URL; a login with
+    a password is basic auth, a password alone is a bearer token; `extra.headers` adds headers (e.g. an
+    API key header). None of it is ever written to the manifest, the change log or XCom.
+    """
+    extra = conn.extra_dejson or {}
+    headers = {str(k): str(v) for k, v in (extra.get("headers") or {}).items()}
+    auth = None
+    if conn.login and conn.password:
+        auth = (conn.login, conn.password)
+    elif conn.password:
+        headers.setdefault("Authorization", f"Bearer {conn.password}")
+    base_url = None
+    if conn.host:
+        host = conn.host.rstrip("/")
+        if "://" not in host:
+            port = f":{conn.port}" if conn.port else ""
+            host = f"{conn.schema or 'https'}://{host}{port}"
+        base_url = host
+    return {"base_url": base_url, "headers": headers, "auth": auth}

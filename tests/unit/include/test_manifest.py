@@ -36,7 +36,8 @@ def test_sha_changes_with_text() -> None:
 @pytest.mark.parametrize(
     ("bad", "expected"),
     [
-        (GOOD.replace("type: int, nullable: false", "type: integer, nullable: false"), ":9: sources.items.columns.id.type"),
+        (GOOD.replace("type: int, nullable: false", "type: integer, nullable: false"),
+         ":9: sources.items.columns.id.type"),
         (GOOD.replace("keys: [id]", "keys: [missing]"), "key 'missing' is not a column"),
         (GOOD.replace("type: file", "type: ftp"), ":4: sources.items.type"),
         (GOOD.replace("    owner: me\n", ""), "sources.items.owner: Field required"),
@@ -67,3 +68,65 @@ def test_json_schema_matches_published_copy() -> None:
         "include/manifests/manifest.schema.json is stale: regenerate with "
         "`python -m datacentric schema --out include/manifests/manifest.schema.json`"
     )
+
+
+SOURCES_OF_EVERY_KIND = """\
+name: kinds
+sources:
+  files:
+    type: file
+    owner: me
+    location: {path: f, format: csv, date_in_name: "%Y-%m-%d", delimiter: ";", encoding: latin-1}
+    keys: [id]
+    columns: {id: {type: int}}
+  objects:
+    type: s3
+    owner: me
+    location: {bucket: b, prefix: p/, format: parquet, date_in_name: "dt=%Y-%m-%d"}
+    keys: [id]
+    columns: {id: {type: int}}
+  table:
+    type: sql
+    owner: me
+    location: {conn_id: db, table: public.t, incremental_column: at, partition: hour}
+    keys: [id]
+    columns: {id: {type: int}, at: {type: timestamp}}
+  api:
+    type: http
+    owner: me
+    location:
+      url: /v1/items
+      conn_id: api
+      records: data.items
+      pagination: {style: cursor, cursor_param: after, cursor_path: meta.next}
+      window: {start_param: since, end_param: until, earliest: 2026-01-01T00:00:00Z}
+      retries: 5
+    keys: [id]
+    columns: {id: {type: int}}
+"""
+
+
+def test_every_kind_of_source_parses() -> None:
+    spec = parse_manifest(SOURCES_OF_EVERY_KIND).spec
+    assert [s.type for s in spec.sources.values()] == ["file", "s3", "sql", "http"]
+    api = spec.sources["api"].location
+    assert api.pagination.cursor_path == "meta.next" and api.window.partition == "day" and api.retries == 5
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('date_in_name: "%Y-%m-%d"', 'date_in_name: "%y-%b"', ":6: sources.files.location.date_in_name: Value error, "
+                                                             "unsupported directive(s) %b, %y"),
+        ("incremental_column: at", "incremental_column: updated", "incremental_column 'updated' is not a column"),
+        ("cursor_path: meta.next", "cursor_param: after2", "style 'cursor' needs 'cursor_path'"),
+        ("retries: 5", "retries: -1", ":30: sources.api.location.retries: Input should be greater than or equal to 0"),
+        ("type: http", "type: ftp", "sources.api.type: Input tag 'ftp' found using 'type' does not match any of the "
+                                    "expected tags: 'file', 'sql', 's3', 'http'"),
+    ],
+)
+def test_source_errors_name_line_and_field(old: str, new: str, expected: str) -> None:
+    assert old in SOURCES_OF_EVERY_KIND
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(SOURCES_OF_EVERY_KIND.replace(old, new), "kinds.yaml")
+    assert expected in str(info.value) and "kinds.yaml:" in str(info.value)

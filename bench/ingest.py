@@ -1,0 +1,197 @@
+"""Ingestion throughput against raw Arrow, and the cost of an incremental run against a full one.
+
+A multi-file source of about --size-mb megabytes (CSV and Parquet, generated into a temporary folder)
+is ingested by the project (`ingest_source`: parse, type by the manifest, quarantine, Parquet, sha256,
+atomic publish with fsync, change log, state file) and, in the same process, by a raw baseline: pyarrow
+reads each file and writes it back as Parquet, nothing else. Each is run twice, alternating, and the
+faster run of each counts. Then 1% new files (by bytes) are added: the incremental run ingests only
+them; the full run ingests the grown source into an empty repository.
+
+    .venv/bin/python bench/ingest.py                 # ~1 GB; --size-mb 100 for a quick look
+
+The last line is JSON: {"benchmark": "ingest", "ratio_vs_raw": project throughput / raw throughput,
+"incremental_fraction": incremental run time / full run time, "peak_rss_mb": ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "include"))
+
+from datacentric.ingest import ingest_source  # noqa: E402
+from datacentric.manifest import parse_manifest  # noqa: E402
+from datacentric.repository import DataRepository  # noqa: E402
+
+FILE_MB = 10
+CSV_SHARE = 0.6
+COLUMNS = """
+      event_id: {type: str, nullable: false}
+      user_id: {type: int, nullable: false}
+      product_id: {type: int, nullable: false}
+      price: {type: float}
+      quantity: {type: int}
+      category: {type: str}
+      returned: {type: bool}
+      event_time: {type: timestamp, nullable: false}"""
+MANIFEST = f"""
+name: bench
+sources:
+  clicks_csv:
+    type: file
+    owner: bench
+    location: {{path: csv, pattern: "*.csv", format: csv}}
+    keys: [event_id]
+    event_time: event_time
+    columns:{COLUMNS}
+  clicks_parquet:
+    type: file
+    owner: bench
+    location: {{path: parquet, pattern: "*.parquet", format: parquet}}
+    keys: [event_id]
+    event_time: event_time
+    columns:{COLUMNS}
+"""
+
+
+def table(rows: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2026-10-01T00:00:00", "s")
+    times = start + np.sort(rng.integers(0, 30 * 86_400, rows)).astype("timedelta64[s]")
+    return pa.table({
+        "event_id": pa.array(np.char.add("E", np.char.zfill((seed * 10_000_000 + np.arange(rows)).astype(str), 10))),
+        "user_id": rng.integers(1, 1_000_000, rows),
+        "product_id": rng.integers(1, 50_000, rows),
+        "price": np.round(rng.uniform(1, 500, rows), 2),
+        "quantity": rng.integers(1, 10, rows),
+        "category": pa.array(np.array(["books", "electronics", "garden", "kitchen", "toys"])[rng.integers(0, 5, rows)]),
+        "returned": rng.random(rows) < 0.03,
+        "event_time": pa.array(np.char.add(np.datetime_as_string(times, unit="s"), "Z")),
+    })
+
+
+def write_csv(path: Path, target_bytes: int, seed: int) -> int:
+    rows = max(1000, target_bytes // 86)
+    pacsv.write_csv(table(rows, seed), path)
+    return path.stat().st_size
+
+
+def write_parquet(path: Path, target_bytes: int, seed: int) -> int:
+    rows = max(1000, target_bytes // 33)
+    data = table(rows, seed)
+    data = data.set_column(7, "event_time", data.column("event_time").cast(pa.timestamp("s", tz="UTC")))
+    pq.write_table(data, path)
+    return path.stat().st_size
+
+
+def generate(landing: Path, size_mb: float) -> tuple[int, int]:
+    """Files of about FILE_MB each until size_mb; returns (files, bytes)."""
+    (landing / "csv").mkdir(parents=True)
+    (landing / "parquet").mkdir(parents=True)
+    total = int(size_mb * 2**20)
+    per_file = min(FILE_MB * 2**20, max(total // 20, 2**20))
+    written, files, seed = 0, 0, 1
+    csv_target = total * CSV_SHARE
+    while written < csv_target:
+        written += write_csv(landing / "csv" / f"clicks-{seed:04d}.csv", per_file, seed)
+        files, seed = files + 1, seed + 1
+    while written < total:
+        written += write_parquet(landing / "parquet" / f"clicks-{seed:04d}.parquet", per_file, seed)
+        files, seed = files + 1, seed + 1
+    return files, written
+
+
+def raw_baseline(landing: Path, out: Path) -> float:
+    out.mkdir(parents=True)
+    began = time.perf_counter()
+    for path in sorted((landing / "csv").glob("*.csv")):
+        pq.write_table(pacsv.read_csv(path), out / f"{path.stem}.parquet")
+    for path in sorted((landing / "parquet").glob("*.parquet")):
+        pq.write_table(pq.read_table(path), out / f"{path.stem}.parquet")
+    return time.perf_counter() - began
+
+
+def project(landing: Path, repo_root: Path, run_id: str) -> tuple[float, dict[str, int]]:
+    loaded = parse_manifest(MANIFEST)
+    repo = DataRepository(repo_root).init()
+    began = time.perf_counter()
+    counts = {"rows_in": 0, "rows_published": 0, "rows_quarantined": 0, "units_ingested": 0, "units_skipped": 0}
+    for source in loaded.spec.sources:
+        result = ingest_source(loaded, source, repo, landing_root=landing, run_id=run_id)
+        for key in counts:
+            counts[key] += getattr(result, key)
+    return time.perf_counter() - began, counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=float, default=1000)
+    parser.add_argument("--tmp", type=Path, default=None, help="where to generate (default: the system temp dir)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir=args.tmp))
+    try:
+        landing = work / "landing"
+        began = time.perf_counter()
+        files, size = generate(landing, args.size_mb)
+        print(f"source: {files} files, {size / 2**20:.0f} MB (CSV {CSV_SHARE:.0%} of bytes, Parquet the rest), "
+              f"generated in {time.perf_counter() - began:.1f}s in {work}", flush=True)
+
+        raw_times, project_times = [], []
+        for attempt in (1, 2):
+            gc.collect()
+            raw_times.append(raw_baseline(landing, work / f"raw-{attempt}"))
+            shutil.rmtree(work / f"raw-{attempt}")
+            gc.collect()
+            seconds, counts = project(landing, work / f"repo-{attempt}", f"full-{attempt}")
+            project_times.append(seconds)
+            assert counts["rows_in"] == counts["rows_published"] + counts["rows_quarantined"], counts
+            print(f"attempt {attempt}: raw {raw_times[-1]:.2f}s, project {seconds:.2f}s "
+                  f"({counts['rows_in']} rows, {counts['units_ingested']} units)", flush=True)
+            if attempt == 1:
+                shutil.rmtree(work / f"repo-{attempt}")
+        raw, full_first = min(raw_times), min(project_times)
+        ratio = raw / full_first
+        print(f"throughput: raw {size / 2**20 / raw:.0f} MB/s, project {size / 2**20 / full_first:.0f} MB/s, "
+              f"ratio {ratio:.2f}", flush=True)
+
+        # 1% new data, by bytes: one new file per format of 1% of that format's bytes.
+        csv_bytes = sum(p.stat().st_size for p in (landing / "csv").glob("*.csv"))
+        parquet_bytes = sum(p.stat().st_size for p in (landing / "parquet").glob("*.parquet"))
+        added = write_csv(landing / "csv" / "clicks-9001.csv", csv_bytes // 100, 9001)
+        added += write_parquet(landing / "parquet" / "clicks-9002.parquet", max(parquet_bytes // 100, 2**16), 9002)
+        gc.collect()
+        incremental, inc_counts = project(landing, work / "repo-2", "incremental")
+        assert inc_counts["units_ingested"] == 2, inc_counts
+        shutil.rmtree(work / "repo-2")
+        gc.collect()
+        full, full_counts = project(landing, work / "repo-full", "full-grown")
+        assert full_counts["rows_in"] == full_counts["rows_published"] + full_counts["rows_quarantined"]
+        fraction = incremental / full
+        print(f"incremental: {added / 2**20:.1f} MB new ({added / (size + added):.1%} of bytes) in {incremental:.2f}s, "
+              f"{inc_counts['units_skipped']} units skipped; full of the same source {full:.2f}s; "
+              f"fraction {fraction:.3f}", flush=True)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"seconds: raw {raw:.3f}, project {full_first:.3f}, incremental {incremental:.3f}, full {full:.3f}; "
+              f"source {size / 2**20:.1f} MB in {files} files")
+        print(json.dumps({"benchmark": "ingest", "ratio_vs_raw": round(ratio, 3),
+                          "incremental_fraction": round(fraction, 4), "peak_rss_mb": round(peak, 1)}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
