@@ -1,11 +1,11 @@
 """The validation stage: Great Expectations suites generated from the manifest, run on a typed frame.
 
 `validate_source(name, source, frame, gx_root=..., run_id=...)` runs the suite `build_suite` derives
-from the source's schema through Great Expectations 1.x (a file Data Context under `gx_root`, a
-pandas data source with a dataframe asset, a validation definition and a checkpoint), maps every
-failing row back by its position, and splits the frame into valid rows and quarantined rows. Each
-quarantined row carries `_reasons`, a JSON list of the rules it broke. Rows are never dropped
-silently: rows_in == rows_valid + rows_quarantined, always.
+from the source's schema, plus the source's own expectations (`load_expectations`), through Great
+Expectations 1.x (a file Data Context under `gx_root`, a pandas data source with a dataframe asset, a
+validation definition and a checkpoint), maps every failing row back by its position, and splits the
+frame into valid rows and quarantined rows. Each quarantined row carries `_reasons`, a JSON list of the
+rules it broke. Rows are never dropped silently: rows_in == rows_valid + rows_quarantined, always.
 
 Rules generated per column of the manifest:
 
@@ -17,13 +17,34 @@ Rules generated per column of the manifest:
 - match regex             `pattern` (str columns only; searched, as `re.search`: anchor with ^...$)
 - table row count >= 1    table level: fails the gate but quarantines no row
 
+Extra expectations come from a YAML file beside the manifest (`validation.expectations`): any Great
+Expectations expectation by its type name, with its arguments. A row-level one (a column map
+expectation, such as `expect_column_value_lengths_to_be_between`) quarantines the rows it flags; with
+`mostly` it also fails the gate when GX judges it failed. A table-level one (such as
+`expect_column_mean_to_be_between`) fails the gate. `severity: warning` (or `info`) reports a failure
+without quarantining rows or failing the gate.
+
 Duplicated keys quarantine every row that shares the key (Great Expectations reports all of them;
-which copy is "right" is not the validator's call) and fail the gate. The gate also fails when the
-quarantined share exceeds the source's `max_quarantine_fraction`, when a table-level rule fails, or
-when a rule could not be evaluated at all.
+which copy is "right" is not the validator's call) and fail the gate unless the source sets
+`validation.fail_on_duplicate_keys: false`. The gate also fails when the quarantined share exceeds the
+source's `max_quarantine_fraction`, when a critical table-level rule fails, or when a rule could not be
+evaluated at all.
 
 Data Docs are rebuilt incrementally (this run's page, the suite's page, the index) in the default
 `local_site` under `<gx_root>/gx/uncommitted/data_docs/local_site/`.
+
+Where the time goes, and what this module does about it (bench/validation.py measures it):
+
+- GX compares ranges of pandas' nullable integer columns (Int64) with one Python call per value; the
+  frame GX reads has them as NumPy int64 (float64 where there are nulls), which it compares in one
+  vectorized step. The values are the same; the frames handed back keep the input's types. That frame
+  is built consolidated (one block per dtype): GX copies it once per rule and metric, and pandas
+  merges an unconsolidated frame's blocks again on every copy.
+- GX fingerprints every in-memory frame under 1 GB by hashing all its rows; the fingerprint is not
+  used here (lineage comes from the input files' checksums), so it is switched off.
+- The result format is COMPLETE (every failing row's position, needed to quarantine it) without the
+  "unexpected index query", a string that spells out every failing index once more.
+- Splitting the frame copies each row once; a frame that passes whole is not copied at all.
 
 Importing this module does not import Great Expectations (which takes seconds); the first call does.
 """
@@ -32,12 +53,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
 import fcntl
+import hashlib
 import json
 import logging
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -46,6 +69,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from datacentric.errors import ManifestError, ValidationGateError
 
@@ -57,14 +81,22 @@ logger = logging.getLogger(__name__)
 REASONS_COLUMN = "_reasons"
 SAMPLE_SIZE = 5
 DOCS_SITE = "local_site"
+DOCS_FOLDER = Path("gx") / "uncommitted" / "data_docs" / DOCS_SITE  # under gx_root
 ASSET_NAME = "frame"
 BATCH_DEFINITION_NAME = "whole_frame"
 # The Data Docs index lists at most this many validation runs (older run pages stay on disk). Without
 # a limit, every index rebuild reads every stored result, so its cost would grow with the history.
 DOCS_INDEX_RUNS = 200
+# COMPLETE: every failing row's position. The index query would repeat every position in a string.
+RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "COMPLETE",
+    "partial_unexpected_count": 20,
+    "return_unexpected_index_query": False,
+}
+SEVERITIES = ("critical", "warning", "info")
 _LOCK_FILE = ".datacentric-gx.lock"
-
 _NUMERIC = ("int", "float")
+_FLOAT_EXACT = 2**53  # integers up to this size are exact in a float64
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -89,6 +121,8 @@ class ValidationResult:
     max_quarantine_fraction: float = 0.0
     # Why the gate failed, one plain sentence each; empty when success is True.
     problems: list[str] = field(default_factory=list)
+    # What is worth knowing but does not fail the gate (warning-severity rules).
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.rows_in != self.rows_valid + self.rows_quarantined:
@@ -118,6 +152,7 @@ class ValidationResult:
             "max_quarantine_fraction": self.max_quarantine_fraction,
             "success": self.success,
             "problems": list(self.problems),
+            "warnings": list(self.warnings),
             "expectations_evaluated": len(self.expectations),
             "failed_expectations": self.failed_expectations,
             "data_docs": self.data_docs,
@@ -125,18 +160,156 @@ class ValidationResult:
         }
 
 
+# -- expectations declared in YAML -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomExpectation:
+    """One expectation a source declares beside the manifest; `where` is its file and line."""
+
+    type: str
+    kwargs: dict[str, Any]
+    severity: str = "critical"
+    description: str | None = None
+    where: str = ""
+
+
+_ENTRY_KEYS = ("type", "kwargs", "severity", "description")
+_COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
+
+
+def load_expectations(path: Path | str, name: str, source: Any) -> list[CustomExpectation]:
+    """The expectations the YAML file at `path` declares for source `name`, checked against GX.
+
+    The file maps source names to lists of entries::
+
+        reviews:
+          - type: expect_column_value_lengths_to_be_between
+            kwargs: {column: text, min_value: 1, max_value: 5000}
+            severity: warning            # optional: critical (default), warning, info
+            description: Reviews are never empty.
+
+    Every error names the file, the line and the entry, and says what was expected: an unknown
+    expectation type (with the closest known names), arguments Great Expectations refuses, a column the
+    source does not declare. A file without a section for `name` declares nothing for it.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: expectations file not found (source {name!r}, validation.expectations)") from None
+    try:
+        document = yaml.safe_load(text)
+        lines = _line_index(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ManifestError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if document is None:
+        return []
+    if not isinstance(document, dict):
+        raise ManifestError(f"{path}:1: expected a mapping of source name -> list of expectations")
+    entries = document.get(name)
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise ManifestError(f"{path}:{lines.get((name,), '?')}: {name}: expected a list of expectations")
+    _gx()  # importing Great Expectations fills its registry of expectation types
+    return [_parse_entry(entry, path, lines, name, i, source) for i, entry in enumerate(entries)]
+
+
+def _parse_entry(
+    entry: Any, path: Path, lines: dict[tuple[str | int, ...], int], name: str, i: int, source: Any
+) -> CustomExpectation:
+    """One entry of an expectations file, checked; errors point at the line of the offending field."""
+    from great_expectations.expectations.registry import (
+        get_expectation_impl,
+        list_registered_expectation_implementations,
+    )
+
+    def at(*field_path: str | int) -> str:
+        """file:line of the deepest part of `field_path` the file has."""
+        for depth in range(len(field_path), -1, -1):
+            line = lines.get((name, i, *field_path[:depth]))
+            if line is not None:
+                return f"{path}:{line}"
+        return f"{path}:{lines.get((name,), '?')}"
+
+    label = f"{name}[{i}]"
+    if not isinstance(entry, dict):
+        raise ManifestError(f"{at()}: {label}: expected a mapping with 'type' and 'kwargs'")
+    unknown = sorted(set(entry) - set(_ENTRY_KEYS))
+    if unknown:
+        raise ManifestError(f"{at(unknown[0])}: {label}: unknown field(s) {unknown}; fields are {list(_ENTRY_KEYS)}")
+    kind = entry.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ManifestError(f"{at('type')}: {label}.type: expected the name of a Great Expectations expectation")
+    try:
+        impl = get_expectation_impl(kind)
+    except Exception:
+        close = difflib.get_close_matches(kind, list_registered_expectation_implementations(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ManifestError(f"{at('type')}: {label}.type: unknown expectation type {kind!r}{hint}") from None
+    kwargs = entry.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise ManifestError(f"{at('kwargs')}: {label}.kwargs: expected a mapping of argument -> value")
+    severity = entry.get("severity", "critical")
+    if severity not in SEVERITIES:
+        raise ManifestError(f"{at('severity')}: {label}.severity: expected one of {', '.join(SEVERITIES)}, "
+                            f"got {severity!r}")
+    named = [(argument, kwargs.get(argument)) for argument in _COLUMN_ARGUMENTS if kwargs.get(argument) is not None]
+    named += [("column_list", column) for column in kwargs.get("column_list") or []]
+    for argument, column in named:
+        if column not in source.columns:
+            raise ManifestError(f"{at('kwargs', argument)}: {label}.kwargs.{argument}: source {name!r} has no "
+                                f"column {column!r} (columns: {', '.join(source.columns)})")
+    try:
+        impl(**kwargs)
+    except Exception as exc:
+        message, argument = _gx_error(exc)
+        where = at("kwargs", argument) if argument in kwargs else at("kwargs")
+        raise ManifestError(f"{where}: {label}.kwargs: {kind} refuses these arguments: {message}") from None
+    description = entry.get("description")
+    return CustomExpectation(type=kind, kwargs=dict(kwargs), severity=severity,
+                             description=None if description is None else str(description), where=at())
+
+
+def _gx_error(exc: Exception) -> tuple[str, str | None]:
+    """A pydantic or GX error as `field: message; ...`, and the first field it names."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        with contextlib.suppress(Exception):
+            parts, first = [], None
+            for error in errors():
+                loc = ".".join(str(p) for p in error.get("loc", ()) if p != "__root__")
+                first = first or loc or None
+                parts.append(f"{loc}: {error.get('msg')}" if loc else str(error.get("msg")))
+            if parts:
+                return "; ".join(dict.fromkeys(parts)), first
+    return str(exc).strip().replace("\n", " "), None
+
+
+def _line_index(text: str) -> dict[tuple[str | int, ...], int]:
+    from datacentric.manifest import _line_index as index
+
+    return index(text)
+
+
 # -- the suite ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Rule:
-    """One generated expectation and how it reads in `_reasons`."""
+    """One expectation of the suite and how it reads in `_reasons`."""
 
     rule_id: str  # e.g. "rating: expect_column_values_to_be_between(min=1, max=5)"
     type: str
     kwargs: dict[str, Any]
     level: str  # "row" quarantines the rows it flags; "table" only fails the gate
     key: bool = False  # the key-uniqueness rule: any failure fails the gate
+    severity: str = "critical"
+    description: str | None = None
+    origin: str = "manifest"  # or the file name and line of a declared expectation
 
 
 def _number(value: float, column_type: str) -> int | float:
@@ -151,8 +324,8 @@ def _show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _rules(name: str, source: Any) -> list[_Rule]:
-    """The rules the manifest asks of one source, in a stable order, without duplicates."""
+def _rules(name: str, source: Any, custom: Sequence[CustomExpectation] = ()) -> list[_Rule]:
+    """The rules the manifest and the declared expectations ask of one source, in a stable order."""
     rules: dict[str, _Rule] = {}
 
     def add(rule: _Rule) -> None:
@@ -199,44 +372,100 @@ def _rules(name: str, source: Any) -> list[_Rule]:
                   "expect_compound_columns_to_be_unique", {"column_list": keys}, "row", key=True))
     add(_Rule("table: expect_table_row_count_to_be_between(min=1)",
               "expect_table_row_count_to_be_between", {"min_value": 1}, "table"))
+    for expectation in custom:
+        add(_custom_rule(expectation))
     # A rule first added as plain `unique: true` is still the key rule when it is the only key.
     return [
-        _Rule(r.rule_id, r.type, r.kwargs, r.level, key=True)
-        if r.type == "expect_column_values_to_be_unique" and keys == [r.kwargs["column"]] else r
+        _Rule(r.rule_id, r.type, r.kwargs, r.level, True, r.severity, r.description, r.origin)
+        if r.type == "expect_column_values_to_be_unique" and keys == [r.kwargs.get("column")] else r
         for r in rules.values()
     ]
 
 
-def build_suite(name: str, source: Any) -> gx.ExpectationSuite:
-    """The Great Expectations suite generated from one source's manifest schema (not yet saved).
+def _custom_rule(expectation: CustomExpectation) -> _Rule:
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+    from great_expectations.expectations.registry import get_expectation_impl
 
-    Each expectation's `meta` carries `rule` (its id in `_reasons`), `level` ("row" or "table") and
-    `key` (whether it is the key-uniqueness rule).
+    impl = get_expectation_impl(expectation.type)
+    row_level = issubclass(impl, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation)
+    kwargs = expectation.kwargs
+    if "column" in kwargs:
+        subject = str(kwargs["column"])
+    elif "column_A" in kwargs and "column_B" in kwargs:
+        subject = f"{kwargs['column_A']},{kwargs['column_B']}"
+    elif "column_list" in kwargs:
+        subject = "+".join(map(str, kwargs["column_list"]))
+    else:
+        subject = "table"
+    shown = ", ".join(
+        f"{k}={_show(v)}" for k, v in kwargs.items() if k not in ("column", "column_A", "column_B", "column_list")
+    )
+    return _Rule(f"{subject}: {expectation.type}({shown})", expectation.type, dict(kwargs),
+                 "row" if row_level else "table", severity=expectation.severity,
+                 description=expectation.description, origin=Path(expectation.where).name)
+
+
+def build_suite(name: str, source: Any, expectations: Sequence[CustomExpectation] = ()) -> gx.ExpectationSuite:
+    """The Great Expectations suite of one source: its schema's rules, then its declared expectations.
+
+    Not yet saved. Each expectation's `meta` carries `rule` (its id in `_reasons`), `level` ("row" or
+    "table"), `key` (whether it is the key-uniqueness rule) and `origin` ("manifest" or file name:line).
     """
     gx = _gx()
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     suite = gx.ExpectationSuite(name=_suite_name(name))
-    for rule in _rules(name, source):
+    for rule in _rules(name, source, expectations):
         config = ExpectationConfiguration(
             type=rule.type,
             kwargs=dict(rule.kwargs),
-            meta={"rule": rule.rule_id, "level": rule.level, "key": rule.key},
+            meta={"rule": rule.rule_id, "level": rule.level, "key": rule.key, "origin": rule.origin},
+            description=rule.description,
+            severity=rule.severity,
         )
         suite.add_expectation_configuration(config)
     return suite
+
+
+def suite_fingerprint(name: str, source: Any, expectations: Sequence[CustomExpectation] = ()) -> str:
+    """sha256 of the rules a source is judged by: two runs with the same fingerprint ran the same suite."""
+    rules = [
+        {"id": r.rule_id, "type": r.type, "kwargs": _jsonable(r.kwargs), "level": r.level, "key": r.key,
+         "severity": r.severity}
+        for r in _rules(name, source, expectations)
+    ]
+    text = json.dumps({"source": name, "max_quarantine_fraction": float(source.max_quarantine_fraction),
+                       "fail_on_duplicate_keys": _fail_on_duplicate_keys(source), "rules": rules}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fail_on_duplicate_keys(source: Any) -> bool:
+    settings = getattr(source, "validation", None)
+    return bool(getattr(settings, "fail_on_duplicate_keys", True))
 
 
 # -- running -----------------------------------------------------------------------------------
 
 
 def validate_source(
-    name: str, source: Any, frame: pd.DataFrame, *, gx_root: Path, run_id: str, build_docs: bool = True
+    name: str,
+    source: Any,
+    frame: pd.DataFrame,
+    *,
+    gx_root: Path,
+    run_id: str,
+    build_docs: bool = True,
+    expectations: Sequence[CustomExpectation] = (),
 ) -> ValidationResult:
-    """Validate one source's typed frame against its generated suite and split valid / quarantined.
+    """Validate one source's typed frame against its suite and split valid / quarantined rows.
 
-    `build_docs=False` skips rendering Data Docs (about half the fixed cost of a call); the result
-    is still stored under `gx_root`, and the next call that builds docs renders the index with it.
+    `expectations` are the source's declared expectations (`load_expectations`). `build_docs=False`
+    skips rendering Data Docs (about half the fixed cost of a call); the result is still stored under
+    `gx_root`, and the next call that builds docs renders the index with it.
 
     Safe to call again for the same source and run (everything is added-or-updated; the run gets a
     second result page in Data Docs). Processes validating different sources may share `gx_root`:
@@ -251,8 +480,9 @@ def validate_source(
             f"source {name!r}: the frame lacks manifest columns {missing} (has {list(frame.columns)})"
         )
     gx_root = Path(gx_root).resolve()
-    data = frame.reset_index(drop=True)  # GX reports index labels; a fresh RangeIndex makes them positions
-    suite = build_suite(name, source)
+    data = frame.copy(deep=False)  # the same arrays; only the index is new
+    data.index = pd.RangeIndex(len(data))  # GX reports index labels; a RangeIndex makes them positions
+    suite = build_suite(name, source, expectations)
 
     with _locked(gx_root):
         context = gx.get_context(mode="file", project_root_dir=str(gx_root))
@@ -267,12 +497,14 @@ def validate_source(
                 name=_suite_name(name),
                 validation_definitions=[definition],
                 actions=[],  # Data Docs are built below, under the lock
-                result_format={"result_format": "COMPLETE"},
+                result_format=dict(RESULT_FORMAT),
             )
         )
 
     # The costly part runs unlocked: it only writes this run's own result file.
-    checkpoint_result = checkpoint.run(batch_parameters={"dataframe": data}, run_id=RunIdentifier(run_name=run_id))
+    checkpoint_result = checkpoint.run(
+        batch_parameters={"dataframe": _gx_view(data)}, run_id=RunIdentifier(run_name=run_id)
+    )
     ((result_id, suite_result),) = checkpoint_result.run_results.items()
 
     index = page = None
@@ -280,8 +512,34 @@ def validate_source(
         with _locked(gx_root):
             index, page = _build_docs(context, result_id)
 
-    order = [expectation.meta["rule"] for expectation in suite.expectations]
-    return _assemble(name, source, data, suite_result, order, run_id=run_id, index=index, page=page)
+    rules = {rule.rule_id: rule for rule in _rules(name, source, expectations)}
+    return _assemble(name, source, data, suite_result, rules, run_id=run_id, index=index, page=page)
+
+
+def _gx_view(data: pd.DataFrame) -> pd.DataFrame:
+    """The frame Great Expectations reads: the same values, nullable integers as NumPy numbers.
+
+    GX checks ranges of pandas' nullable Int64 columns with one Python call per value, and NumPy
+    columns in one vectorized step. Int64 without nulls becomes int64; with nulls, float64 (NaN for
+    null) when every value is exact in a float. The frame is built consolidated (one block per dtype):
+    GX copies it once per rule and metric, and an unconsolidated frame is merged again on every copy.
+    """
+    columns: dict[Any, Any] = {}
+    for column in data.columns:
+        values = data[column]
+        dtype = values.dtype
+        numeric = pd.api.types.is_extension_array_dtype(dtype) and pd.api.types.is_numeric_dtype(dtype)
+        if not numeric or pd.api.types.is_bool_dtype(dtype):
+            columns[column] = values
+        elif not pd.api.types.is_integer_dtype(dtype):
+            columns[column] = values.to_numpy(dtype="float64", na_value=np.nan)
+        elif not values.hasnans:
+            columns[column] = values.to_numpy(dtype="int64")
+        elif values.abs().max() <= _FLOAT_EXACT:
+            columns[column] = values.to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            columns[column] = values
+    return pd.DataFrame(columns, index=data.index)
 
 
 def _assemble(
@@ -289,7 +547,7 @@ def _assemble(
     source: Any,
     data: pd.DataFrame,
     suite_result: Any,
-    rule_order: list[str],
+    rules: dict[str, _Rule],
     *,
     run_id: str,
     index: str | None,
@@ -300,47 +558,58 @@ def _assemble(
     failing_rules: list[str] = []
     failing_masks: list[np.ndarray] = []
     problems: list[str] = []
+    warnings: list[str] = []
+    fail_on_duplicates = _fail_on_duplicate_keys(source)
 
     # GX returns results in its own order; report them in suite order, so `_reasons` is stable.
-    order = {rule_id: i for i, rule_id in enumerate(rule_order)}
+    order = {rule_id: i for i, rule_id in enumerate(rules)}
     outcomes = sorted(
         suite_result.results, key=lambda o: order.get(str((o.expectation_config.meta or {}).get("rule")), len(order))
     )
     for outcome in outcomes:
         config = outcome.expectation_config
         meta = config.meta or {}
-        rule_id = meta.get("rule", config.type)
-        level = meta.get("level", "table")
+        rule_id = str(meta.get("rule", config.type))
+        rule = rules.get(rule_id) or _Rule(rule_id, config.type, dict(config.kwargs), meta.get("level", "table"))
         result = outcome.result or {}
         exception = _first_exception(outcome.exception_info or {})
         kwargs = {k: _jsonable(v) for k, v in config.kwargs.items() if k != "batch_id"}
+        column = kwargs.get("column")
+        column_type = source.columns[column].type if column in source.columns else None
         entry: dict[str, Any] = {
             "id": rule_id,
             "type": config.type,
-            "column": kwargs.get("column"),
+            "column": column,
             "kwargs": kwargs,
-            "level": level,
+            "level": rule.level,
+            "severity": rule.severity,
+            "origin": rule.origin,
             "success": bool(outcome.success),
             "unexpected_count": result.get("unexpected_count"),
-            "sample": [_jsonable(v) for v in (result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]],
+            "sample": [_sample_value(v, column_type)
+                       for v in (result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]],
         }
         if "observed_value" in result:
             entry["observed_value"] = _jsonable(result["observed_value"])
         if exception:
             entry["exception"] = exception
         expectations.append(entry)
+        critical = rule.severity == "critical"
+        report = problems.append if critical else warnings.append
 
-        if outcome.success:
-            continue
         if exception:
-            problems.append(f"{rule_id} could not be evaluated: {exception}")
+            report(f"{rule_id} could not be evaluated: {exception}")
             continue
-        if level != "row":
-            observed = entry.get("observed_value")
-            if config.type == "expect_table_row_count_to_be_between":
-                problems.append(f"{rule_id} failed: the frame has {observed} rows")
-            else:
-                problems.append(f"{rule_id} failed" + (f" (observed {observed})" if observed is not None else ""))
+        if rule.level != "row":
+            if not outcome.success:
+                report(_table_failure(rule_id, config.type, entry.get("observed_value"), rule.severity))
+            continue
+        flagged = int(result.get("unexpected_count") or 0)
+        if flagged == 0 and outcome.success:
+            continue
+        if not critical:
+            report(f"{rule_id} ({rule.severity}): {flagged} row(s) break it, e.g. {entry['sample'][:3]}; "
+                   "not quarantined")
             continue
         indices = result.get("unexpected_index_list")
         if indices is None:
@@ -350,25 +619,29 @@ def _assemble(
         mask[_positions(indices)] = True
         failing_rules.append(rule_id)
         failing_masks.append(mask)
-        if meta.get("key"):
+        if rule.key and fail_on_duplicates:
             problems.append(f"{rule_id} failed: {int(mask.sum())} rows share duplicated keys")
+        elif not outcome.success and "mostly" in rule.kwargs:
+            share = flagged / rows if rows else 0.0
+            problems.append(f"{rule_id} failed: {flagged} of {rows} rows ({share:.2%}) break it, "
+                            f"more than mostly={rule.kwargs['mostly']} allows")
 
     bad = np.logical_or.reduce(failing_masks) if failing_masks else np.zeros(rows, dtype=bool)
-    valid = data.loc[~bad].reset_index(drop=True)
-    quarantined = data.loc[bad].reset_index(drop=True)
+    valid, quarantined = _split(data, bad)
     quarantined[REASONS_COLUMN] = _reasons(failing_rules, failing_masks, bad)
 
     max_fraction = float(source.max_quarantine_fraction)
-    if rows and bad.sum() / rows > max_fraction:
+    bad_rows = len(quarantined)
+    if rows and bad_rows / rows > max_fraction:
         problems.append(
-            f"quarantined {int(bad.sum())} of {rows} rows ({bad.sum() / rows:.2%}), "
+            f"quarantined {bad_rows} of {rows} rows ({bad_rows / rows:.2%}), "
             f"more than max_quarantine_fraction {max_fraction:.2%}"
         )
     result = ValidationResult(
         source=name,
         rows_in=rows,
         rows_valid=len(valid),
-        rows_quarantined=len(quarantined),
+        rows_quarantined=bad_rows,
         success=not problems,
         valid=valid,
         quarantined=quarantined,
@@ -379,6 +652,7 @@ def _assemble(
         run_id=run_id,
         max_quarantine_fraction=max_fraction,
         problems=problems,
+        warnings=warnings,
     )
     log = logger.info if result.success else logger.warning
     log(
@@ -387,6 +661,25 @@ def _assemble(
         "passed" if result.success else "FAILED", "" if result.success else ": " + "; ".join(problems),
     )
     return result
+
+
+def _table_failure(rule_id: str, kind: str, observed: Any, severity: str) -> str:
+    tag = "" if severity == "critical" else f" ({severity})"
+    if kind == "expect_table_row_count_to_be_between":
+        return f"{rule_id} failed{tag}: the frame has {observed} rows"
+    return f"{rule_id} failed{tag}" + (f" (observed {observed})" if observed is not None else "")
+
+
+def _split(data: pd.DataFrame, bad: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Valid and quarantined rows, in input order, each with a fresh RangeIndex; each row copied once."""
+    if not bad.any():
+        valid = data.copy(deep=False)  # nothing to take out: the input's arrays, not a copy of them
+        return valid, data.iloc[:0].copy()
+    valid = data.take(np.flatnonzero(~bad))
+    quarantined = data.take(np.flatnonzero(bad))
+    valid.index = pd.RangeIndex(len(valid))
+    quarantined.index = pd.RangeIndex(len(quarantined))
+    return valid, quarantined
 
 
 def _reasons(rules: list[str], masks: list[np.ndarray], bad: np.ndarray) -> list[str]:
@@ -408,6 +701,14 @@ def _positions(indices: list[Any]) -> np.ndarray:
     return np.asarray(indices, dtype=np.int64)
 
 
+def _sample_value(value: Any, column_type: str | None) -> Any:
+    """A failing value as JSON; an int column GX read as float (it had nulls) shows ints again."""
+    shown = _jsonable(value)
+    if column_type == "int" and isinstance(shown, float) and shown.is_integer():
+        return int(shown)
+    return shown
+
+
 def _first_exception(info: dict[str, Any]) -> str | None:
     """exception_info is either one dict or a dict of metric id -> dict; take the first message."""
     if "raised_exception" in info:
@@ -422,13 +723,18 @@ def _first_exception(info: dict[str, Any]) -> str | None:
 
 
 def _gx() -> Any:
-    """Import Great Expectations (slow: seconds) on first use and keep its loggers at WARNING."""
+    """Import Great Expectations (slow: seconds) on first use, keep its loggers at WARNING, and
+    switch off the row-by-row fingerprint of in-memory frames (see the module docstring)."""
     _quiet_gx()
     import great_expectations as gx
     from great_expectations.data_context import data_context_variables
+    from great_expectations.execution_engine import pandas_execution_engine
 
     # One GX module names its logger by file path, outside the "great_expectations" hierarchy.
     logging.getLogger(data_context_variables.__file__).setLevel(logging.WARNING)
+    # Frames smaller than this many bytes get hashed row by row for a batch marker nobody reads here.
+    if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
+        pandas_execution_engine.HASH_THRESHOLD = 0
     return gx
 
 
@@ -444,6 +750,11 @@ _quiet_gx()
 
 def _suite_name(name: str) -> str:
     return name
+
+
+def docs_root(gx_root: Path | str) -> Path:
+    """The folder of the Data Docs site under a GX project root (what the Airflow plugin serves)."""
+    return Path(gx_root) / DOCS_FOLDER
 
 
 @contextlib.contextmanager

@@ -1,47 +1,82 @@
-"""The validation gate: Great Expectations suites generated from the manifest, row-level quarantine."""
+"""The validation gate: Great Expectations suites generated from the manifest, row-level quarantine,
+schema drift, and the relationships check across sources."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from datacentric_airflow.context import run_info
 from datacentric_airflow.hooks.repository import DataRepositoryHook
 
+# Where the datacentric plugin's web app serves the Data Docs folder on the Airflow API server.
+DATA_DOCS_URL_PREFIX = "/datacentric/data-docs"
+XCOM_DATA_DOCS = "data_docs"  # absolute path of the Data Docs page of this run (or the index)
+XCOM_SUMMARY = "validation_summary"  # the summary, pushed even when the gate fails
+
+
+def data_docs_url(path: str | None, *, gx_root: Path | str, base_url: str = "") -> str:
+    """The address of a Data Docs file as the plugin serves it: `<base_url>/datacentric/data-docs/...`.
+
+    Empty when there is no file or it lies outside the Data Docs folder of `gx_root`. Without a
+    `base_url` the address is relative to the Airflow UI's own origin, which is where the UI opens it.
+    """
+    if not path:
+        return ""
+    from datacentric.validation import docs_root
+
+    root = docs_root(gx_root).resolve()
+    try:
+        relative = Path(path).resolve().relative_to(root)
+    except ValueError:
+        return ""
+    return f"{base_url.rstrip('/')}{DATA_DOCS_URL_PREFIX}/{quote(relative.as_posix())}"
+
 
 class DataDocsLink(BaseOperatorLink):
-    """Links a validation task to the Data Docs page built by its run."""
+    """Links a validation task to the Data Docs page of its run, served by the datacentric plugin."""
 
     name = "Data Docs"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from airflow.sdk import conf
         from airflow.sdk.execution_time.xcom import XCom
+        from datacentric.settings import Settings
 
-        value = XCom.get_value(ti_key=ti_key, key="data_docs")
-        return f"file://{value}" if value else ""
+        path = XCom.get_value(ti_key=ti_key, key=XCOM_DATA_DOCS)
+        base_url = conf.get("api", "base_url", fallback="") or ""
+        return data_docs_url(path, gx_root=Settings.from_env().gx_root, base_url=base_url)
 
 
 class ValidateSourceOperator(BaseOperator):
     """Validate the raw rows of one source; publish passing rows and quarantine the rest.
 
-    Fails (stopping everything downstream) when the source breaks its gate: more rows quarantined
-    than the manifest's max_quarantine_fraction, or a table-level expectation failed. The result
-    summary (counts, failed expectations, Data Docs path) is returned to XCom.
+    Fails, without retrying (the same data fails the same way), when the source breaks its gate:
+    more rows quarantined than the manifest's max_quarantine_fraction, a duplicated key, a failed
+    table-level or `mostly` expectation, or schema drift under the `fail` policy. The exception's
+    message says which expectations failed, on how many rows, with sample values. The summary
+    (counts, failed expectations, drift, lineage, Data Docs path) goes to XCom under
+    `validation_summary` in every case, and is the return value when the gate passes. The task's
+    "Data Docs" link opens this run's Data Docs page.
 
     :param manifest: path of the manifest YAML (templated)
     :param source: name of the source in the manifest (templated; usually mapped)
+    :param build_docs: render Data Docs for the run
     """
 
     template_fields: Sequence[str] = ("manifest", "source")
     operator_extra_links = (DataDocsLink(),)
     ui_color = "#eafbe7"
 
-    def __init__(self, *, manifest: str, source: str, **kwargs: Any) -> None:
+    def __init__(self, *, manifest: str, source: str, build_docs: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.manifest = manifest
         self.source = source
+        self.build_docs = build_docs
 
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.gate import validate_stage
@@ -50,23 +85,38 @@ class ValidateSourceOperator(BaseOperator):
         hook = DataRepositoryHook()
         loaded = load_manifest(self.manifest)
         outcome = validate_stage(loaded, self.source, hook.get_repository(), gx_root=hook.settings.gx_root,
-                                 run_id=run_info(context).run_id)
-        if outcome.get("data_docs"):
-            context["ti"].xcom_push(key="data_docs", value=outcome["data_docs"])
-            self.log.info("Data Docs: file://%s", outcome["data_docs"])
+                                 run_id=run_info(context).run_id, build_docs=self.build_docs)
+        ti = context["ti"]
+        docs = outcome.get("data_docs_page") or outcome.get("data_docs")
+        if docs:
+            ti.xcom_push(key=XCOM_DATA_DOCS, value=docs)
+            self.log.info("Data Docs of this run: %s (the task's 'Data Docs' link)", docs)
+        ti.xcom_push(key=XCOM_SUMMARY, value=outcome)
         self.log.info(
             "source %s: rows in %d = validated %d + quarantined %d",
             self.source, outcome["rows_in"], outcome["rows_valid"], outcome["rows_quarantined"],
         )
         if not outcome["success"]:
-            from datacentric.errors import ValidationGateError
+            from airflow.sdk.exceptions import AirflowFailException
 
-            raise ValidationGateError(outcome["message"])
+            raise AirflowFailException(outcome["message"])
+        for line in outcome.get("warnings", []):
+            self.log.warning("%s", line)
+        self.log.info("%s", outcome["message"])
         return outcome
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage inputs and outputs of this task (see datacentric_airflow.lineage)."""
+        from datacentric_airflow.lineage import stage_lineage
+
+        return stage_lineage(task_instance, stage="validate", source=self.source)
 
 
 class RelationshipCheckOperator(BaseOperator):
     """Count orphan keys for each relationship of the manifest (e.g. reviews without a product).
+
+    Fails, without retrying, when a relationship with `max_orphan_fraction` has more orphaned rows;
+    the report (one entry per relationship) is returned to XCom and published to the reports zone.
 
     :param manifest: path of the manifest YAML (templated)
     """
@@ -78,10 +128,23 @@ class RelationshipCheckOperator(BaseOperator):
         self.manifest = manifest
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        from datacentric.gate import check_relationships
+        from datacentric.gate import check_relationships, relationship_failures
         from datacentric.manifest import load_manifest
 
-        report = check_relationships(load_manifest(self.manifest), DataRepositoryHook().get_repository())
+        report = check_relationships(load_manifest(self.manifest), DataRepositoryHook().get_repository(),
+                                     run_id=run_info(context).run_id)
         for row in report:
-            self.log.info("%s -> %s: %d orphan key(s) of %d", row["from"], row["to"], row["orphans"], row["keys"])
+            self.log.info("%s -> %s: %d orphan row(s) of %d, %d orphan key(s) of %d, e.g. %s", row["from"], row["to"],
+                          row["orphan_rows"], row["rows"], row["orphans"], row["keys"], row["sample"][:3])
+        failures = relationship_failures(report)
+        if failures:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException("relationship check failed:\n  - " + "\n  - ".join(failures))
         return report
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage inputs and outputs of this task (see datacentric_airflow.lineage)."""
+        from datacentric_airflow.lineage import relationships_lineage
+
+        return relationships_lineage(task_instance, self.manifest)

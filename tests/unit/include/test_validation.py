@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from datacentric.errors import ManifestError, ValidationGateError
 from datacentric.manifest import FileSource
-from datacentric.validation import REASONS_COLUMN, ValidationResult, build_suite, validate_source
+from datacentric.validation import (
+    REASONS_COLUMN,
+    ValidationResult,
+    build_suite,
+    load_expectations,
+    suite_fingerprint,
+    validate_source,
+)
 
 LOCATION = {"path": "x", "format": "parquet"}
 
@@ -362,7 +369,8 @@ def test_data_docs_are_built_for_the_run(tmp_path: Path) -> None:
     assert "reviews" in html and "manual__2024" in html
     page = Path(result.data_docs_page)
     assert page.is_file() and "manual__2024" in page.parts
-    assert "df.filter(items=[3], axis=0)" in page.read_text(encoding="utf-8")  # the failing row, by position
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8")))
+    assert "Unexpected Value Count Index 0 1 3" in text  # the failing value, how often, and its row
     assert (index.parent / "expectations" / "reviews.html").is_file()
 
 
@@ -419,3 +427,187 @@ def test_the_summary_is_json_without_frames(tmp_path: Path) -> None:
     assert summary["failed_expectations"][0]["sample"] == [500]
     assert summary["data_docs"] == result.data_docs
     assert not any(isinstance(v, pd.DataFrame) for v in result.summary().values())
+
+
+# -- nullable integers, as Great Expectations reads them --------------------------------------
+
+
+def test_ranges_on_nullable_integers_are_judged_like_the_manifest_says(tmp_path: Path) -> None:
+    src = source({"k": {"type": "int", "nullable": False}, "n": {"type": "int", "min": -3, "max": 3}}, ["k"], 1.0)
+    frame = pd.DataFrame({
+        "k": pd.array(range(8), dtype="Int64"),
+        "n": pd.array([None, -3, 3, -4, 4, None, 0, 2**60], dtype="Int64"),  # 2**60: not exact as a float
+    })
+    result = run("s", src, frame, tmp_path)
+    assert_split(result, frame, [3, 4, 7])
+    between = next(e for e in result.expectations if e["type"] == "expect_column_values_to_be_between")
+    assert between["unexpected_count"] == 3
+    assert between["sample"] == [-4, 4, 2**60] and all(type(v) is int for v in between["sample"])
+    assert str(result.valid["n"].dtype) == "Int64"  # the frame handed back keeps its types
+
+
+def test_ranges_on_nullable_integers_with_nulls_use_exact_floats(tmp_path: Path) -> None:
+    src = source({"k": {"type": "int", "nullable": False}, "n": {"type": "int", "min": 0, "max": 10}}, ["k"], 1.0)
+    frame = pd.DataFrame({"k": pd.array(range(5), dtype="Int64"), "n": pd.array([None, 0, 10, 11, -1], dtype="Int64")})
+    result = run("s", src, frame, tmp_path)
+    assert_split(result, frame, [3, 4])
+    between = next(e for e in result.expectations if e["type"] == "expect_column_values_to_be_between")
+    assert between["sample"] == [11, -1] and all(type(v) is int for v in between["sample"])
+
+
+def test_a_frame_that_passes_whole_is_handed_back_without_a_copy(tmp_path: Path) -> None:
+    frame = reviews_frame(30)
+    result = run("reviews", reviews_source(), frame, tmp_path)
+    assert np.shares_memory(result.valid["rating"].array._data, frame["rating"].array._data)
+    assert result.quarantined.empty and list(result.quarantined.columns) == [*frame.columns, REASONS_COLUMN]
+
+
+def test_duplicated_keys_can_be_left_to_the_quarantine_threshold(tmp_path: Path) -> None:
+    src = source(
+        {"review_id": {"type": "str", "nullable": False}, "rating": {"type": "int"}}, ["review_id"], 0.5
+    ).model_copy(update={"validation": source({"k": {"type": "int"}}, ["k"]).validation.model_copy(
+        update={"fail_on_duplicate_keys": False})})
+    frame = pd.DataFrame({"review_id": ["a", "b", "a", "c"], "rating": pd.array([1, 2, 3, 4], dtype="Int64")})
+    result = run("s", src, frame, tmp_path)
+    assert_split(result, frame, [0, 2])
+    assert result.success and result.problems == []
+
+
+# -- expectations declared in YAML -------------------------------------------------------------
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "expectations.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_declared_expectations_join_the_suite_after_the_generated_rules(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+events: []
+reviews:
+  - type: expect_column_value_lengths_to_be_between
+    kwargs: {column: text, min_value: 3}
+    description: Reviews say something.
+  - type: expect_column_mean_to_be_between
+    kwargs: {column: rating, min_value: 2, max_value: 4}
+    severity: warning
+""")
+    declared = load_expectations(path, "reviews", reviews_source())
+    assert [(e.type, e.severity, e.where) for e in declared] == [
+        ("expect_column_value_lengths_to_be_between", "critical", f"{path}:3"),
+        ("expect_column_mean_to_be_between", "warning", f"{path}:6"),
+    ]
+    assert load_expectations(path, "events", events_source()) == []
+    assert load_expectations(path, "products", products_source()) == []  # no section: nothing declared
+    suite = build_suite("reviews", reviews_source(), declared)
+    assert len(suite.expectations) == 11
+    lengths, mean = suite.expectations[-2:]
+    assert lengths.meta == {"rule": "text: expect_column_value_lengths_to_be_between(min_value=3)", "level": "row",
+                            "key": False, "origin": "expectations.yaml:3"}
+    assert lengths.description == "Reviews say something."
+    assert (mean.meta["level"], mean.severity.value) == ("table", "warning")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("reviews:\n  - type: expect_column_values_to_be_betwen\n    kwargs: {column: rating}\n",
+         r"expectations.yaml:2: reviews\[0\].type: unknown expectation type 'expect_column_values_to_be_betwen'; "
+         r"did you mean expect_column_values_to_be_between"),
+        ("reviews:\n  - type: expect_column_value_lengths_to_be_between\n"
+         "    kwargs:\n      column: text\n      min_value: short\n",
+         r"expectations.yaml:5: reviews\[0\].kwargs: expect_column_value_lengths_to_be_between refuses these "
+         r"arguments: min_value: value is not a valid integer"),
+        ("reviews:\n  - type: expect_column_values_to_be_in_set\n"
+         "    kwargs: {column: text, value_set: [a], colour: 1}\n",
+         r"expectations.yaml:3: reviews\[0\].kwargs: expect_column_values_to_be_in_set refuses these arguments: "
+         r"colour: extra fields not permitted"),
+        ("reviews:\n  - type: expect_column_values_to_be_unique\n    kwargs:\n      column: txt\n",
+         r"expectations.yaml:4: reviews\[0\].kwargs.column: source 'reviews' has no column 'txt' \(columns: review_id"),
+        ("reviews:\n  - type: expect_column_values_to_be_unique\n    kwargs: {column: text}\n    severity: fatal\n",
+         r"expectations.yaml:4: reviews\[0\].severity: expected one of critical, warning, info, got 'fatal'"),
+        ("reviews:\n  - type: expect_column_values_to_be_unique\n    args: {column: text}\n",
+         r"expectations.yaml:3: reviews\[0\]: unknown field\(s\) \['args'\]"),
+        ("reviews:\n  type: expect_column_values_to_be_unique\n",
+         r"expectations.yaml:1: reviews: expected a list of expectations"),
+        ("reviews: [\n", r"expectations.yaml:2: not valid YAML"),
+    ],
+    ids=["unknown-type", "bad-value", "unknown-argument", "unknown-column", "severity", "field", "not-a-list", "yaml"],
+)
+def test_declared_expectation_errors_name_the_file_line_and_field(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        load_expectations(write(tmp_path, text), "reviews", reviews_source())
+
+
+def test_a_missing_expectations_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match=r"nope.yaml: expectations file not found \(source 'reviews'"):
+        load_expectations(tmp_path / "nope.yaml", "reviews", reviews_source())
+
+
+def test_a_declared_row_rule_quarantines_and_a_table_rule_fails_the_gate(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+reviews:
+  - type: expect_column_value_lengths_to_be_between
+    kwargs: {column: text, min_value: 5}
+  - type: expect_column_max_to_be_between
+    kwargs: {column: rating, max_value: 4}
+""")
+    frame = reviews_frame(50)
+    frame.loc[[3, 10], "text"] = ["ok", "meh"]  # too short; row 0's text is null (nullable): not judged
+    result = validate_source("reviews", reviews_source(max_quarantine_fraction=0.5), frame, gx_root=tmp_path,
+                             run_id="r", expectations=load_expectations(path, "reviews", reviews_source()))
+    assert_split(result, frame, [3, 10])
+    assert reasons(result) == [["text: expect_column_value_lengths_to_be_between(min_value=5)"]] * 2
+    assert not result.success
+    assert result.problems == ["rating: expect_column_max_to_be_between(max_value=4) failed (observed 5)"]
+
+
+def test_warning_severity_reports_without_quarantining_or_failing(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+reviews:
+  - type: expect_column_value_lengths_to_be_between
+    kwargs: {column: text, min_value: 5}
+    severity: warning
+  - type: expect_column_max_to_be_between
+    kwargs: {column: rating, max_value: 4}
+    severity: info
+""")
+    frame = reviews_frame(50)
+    frame.loc[[3, 10], "text"] = ["ok", "meh"]
+    result = validate_source("reviews", reviews_source(), frame, gx_root=tmp_path, run_id="r",
+                             expectations=load_expectations(path, "reviews", reviews_source()))
+    assert result.success and result.rows_quarantined == 0
+    assert result.warnings == [
+        "text: expect_column_value_lengths_to_be_between(min_value=5) (warning): 2 row(s) break it, "
+        "e.g. ['ok', 'meh']; not quarantined",
+        "rating: expect_column_max_to_be_between(max_value=4) failed (info) (observed 5)",
+    ]
+
+
+@pytest.mark.parametrize(("bad_rows", "success"), [(2, True), (3, False)])
+def test_mostly_on_a_declared_row_rule_is_its_own_threshold(tmp_path: Path, bad_rows: int, success: bool) -> None:
+    path = write(tmp_path, """\
+reviews:
+  - type: expect_column_values_to_be_in_set
+    kwargs: {column: rating, value_set: [1, 2, 3, 4, 5], mostly: 0.95}
+""")
+    src = reviews_source(max_quarantine_fraction=0.5)
+    frame = reviews_frame(40)
+    frame.loc[range(bad_rows), "rating"] = 9
+    result = validate_source("reviews", src, frame, gx_root=tmp_path, run_id="r",
+                             expectations=load_expectations(path, "reviews", src))
+    assert result.rows_quarantined == bad_rows  # flagged rows are quarantined either way
+    assert result.success is success
+    rule = "rating: expect_column_values_to_be_in_set(value_set=[1, 2, 3, 4, 5], mostly=0.95)"
+    assert (result.problems == [f"{rule} failed: 3 of 40 rows (7.50%) break it, more than mostly=0.95 allows"]) \
+        is not success
+
+
+def test_the_suite_fingerprint_follows_the_rules(tmp_path: Path) -> None:
+    path = write(tmp_path, "reviews:\n  - type: expect_column_values_to_be_unique\n    kwargs: {column: text}\n")
+    declared = load_expectations(path, "reviews", reviews_source())
+    base = suite_fingerprint("reviews", reviews_source())
+    assert base == suite_fingerprint("reviews", reviews_source())
+    assert base != suite_fingerprint("reviews", reviews_source(), declared)
+    assert base != suite_fingerprint("reviews", reviews_source(max_quarantine_fraction=0.1))
