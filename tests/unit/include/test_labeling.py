@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +94,7 @@ def test_round_is_idempotent_and_consolidates(tmp_path: Path) -> None:
     first = run_round(loaded, repo, landing_root=landing, job_name=job, run_id="r1")
     second = run_round(loaded, repo, landing_root=landing, job_name=job, run_id="r1-retry")
     assert (first.items, first.votes, first.reused, second.reused) == (40, 120, False, True)
-    when = datetime(2026, 10, 31, tzinfo=timezone.utc)
+    when = datetime(2026, 10, 31, tzinfo=UTC)
     result = consolidate_round(loaded, repo, job_name=job, run_id="r1", created_at=when)
     assert result.votes_in == result.votes_used + result.votes_rejected == 120
     labels = pd.read_parquet(repo.path("labels", result.path.removeprefix("labels/")))
@@ -106,8 +106,11 @@ def test_round_is_idempotent_and_consolidates(tmp_path: Path) -> None:
     meta = line["sentiment-metadata"]
     assert set(meta) == {"class-name", "confidence", "type", "job-name", "human-annotated", "creation-date"}
     assert meta["type"] == "groundtruth/text-classification" and line["sentiment"] == CLASSES.index(meta["class-name"])
-    # Labeled items are not selected again.
-    assert len(select_items(loaded, repo)) == 40 and not set(select_items(loaded, repo)["task"]) & set(labels["task"])
+    # Confidently labeled items are not selected again; those under the threshold go to a relabel round.
+    again = select_items(loaded, repo)
+    low = labels["confidence"] < loaded.spec.label_task.confidence_threshold
+    assert len(again) == 40 and not set(again["task"]) & set(labels.loc[~low, "task"])
+    assert set(again.loc[again["reason"] == "low_confidence", "task"]) == set(labels.loc[low, "task"])
 
 
 def test_missing_truth_is_a_clear_error(tmp_path: Path) -> None:
