@@ -7,7 +7,10 @@ The manifest's `features` block is the only place features are defined. From it 
    source's validated rows, typed as the manifest says, byte-stable for identical input;
 2. renders a plain Feast repository (`feature_store.yaml` + `definitions.py`) that the `feast` command
    line works on as is (`feast apply`, `feast materialize`, `feast ui`);
-3. applies it, materializes a time window into the online store (SQLite or Redis), reads online
+3. applies it; materializes time windows into the online store (SQLite or Redis, served by
+   `datacentric.online_stores`) a chunk at a time, so memory stays bounded however large the window;
+   plans each run's window from its data interval (`materialization_window`);
+4. checks the online store's freshness against the offline tables (`check_freshness`), reads online
    features, and builds point-in-time correct training sets.
 
 Feast is imported lazily (importing it takes seconds), so importing this module stays cheap.
@@ -27,7 +30,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -47,8 +50,12 @@ DEFINITIONS = "definitions.py"
 FEATURE_STORE_YAML = "feature_store.yaml"
 REGISTRY_PATH = "data/registry.db"  # relative to the feature repo: the folder stays movable
 SQLITE_PATH = "data/online.db"
+OFFLINE_STORES = ("file", "duckdb")
 # Feast 0.67 defaults to 3 and deprecates anything lower; written out so the file says what it uses.
 ENTITY_KEY_SERIALIZATION_VERSION = 3
+# Rows per Parquet row group of an offline table: the unit materialization reads or skips.
+ROW_GROUP_ROWS = 65_536
+DEFAULT_CHUNK_ROWS = 100_000
 # The entity dataframe column Feast uses for point-in-time joins.
 EVENT_TIMESTAMP = "event_timestamp"
 
@@ -109,10 +116,11 @@ def export_feature_tables(
                 view.timestamp,
                 view.source,
             )
-        published[name] = repo.publish_frame(
+        published[name] = repo.publish_bytes(
             FEATURES_ZONE,
             f"{name}/{TABLE_NAME}",
-            frame,
+            feature_table_bytes(frame),
+            rows=len(frame),
             run_id=run_id,
             provenance={
                 "stage": "features",
@@ -173,6 +181,20 @@ def build_feature_table(manifest: Manifest, view_name: str, validated: pd.DataFr
     return frame, counts
 
 
+def feature_table_bytes(frame: pd.DataFrame) -> bytes:
+    """A feature table as Parquet in row groups of ROW_GROUP_ROWS rows.
+
+    Rows are in timestamp order, so each row group covers a time range and its min/max statistics
+    let materialization skip every row group outside its window, and read the rest a chunk at a time.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, row_group_size=ROW_GROUP_ROWS)
+    return sink.getvalue().to_pybytes()
+
+
 def _read_validated(repo: DataRepository, view_name: str, source: str) -> pd.DataFrame:
     try:
         return repo.read_frame("validated", source)
@@ -210,12 +232,14 @@ def render_feature_repo(manifest: Manifest, feature_repo: Path, repository_root:
     `online_store` is "sqlite" (the file `data/online.db` in the feature repo) or a Redis URL
     `redis://[:${PASSWORD_VAR}@]host[:port][/db]` (`rediss://` for TLS). A password may only be given
     as an environment variable reference, which Feast expands when it reads the file: secrets never
-    land in the generated files. Files are written atomically and only when their text changes, so
-    rendering twice leaves identical files. Returns the feature repo folder.
+    land in the generated files. Both are served by the project's online stores
+    (`datacentric.online_stores`), which keep Feast's layout and add a fast write path. The offline
+    store is the manifest's `features.offline_store` (file or duckdb). Files are written atomically
+    and only when their text changes, so rendering twice leaves identical files. Returns the folder.
     """
     features = _features_of(manifest)
     feature_repo = Path(feature_repo)
-    config = feature_store_config(features.project, online_store)
+    config = feature_store_config(features.project, online_store, features.offline_store)
     yaml_text = (
         f"# Generated from manifest {manifest.name!r} by datacentric.features.render_feature_repo.\n"
         "# Do not edit: it is rewritten on every run. Change the manifest or the settings instead.\n"
@@ -228,25 +252,34 @@ def render_feature_repo(manifest: Manifest, feature_repo: Path, repository_root:
     return feature_repo
 
 
-def feature_store_config(project: str, online_store: str) -> dict[str, Any]:
+def feature_store_config(project: str, online_store: str, offline_store: str = "file", *,
+                         fast: bool = True) -> dict[str, Any]:
     """The content of feature_store.yaml as a mapping (see render_feature_repo)."""
+    if offline_store not in OFFLINE_STORES:
+        raise FeatureStoreError(f"offline store {offline_store!r}: expected one of {', '.join(OFFLINE_STORES)}")
     return {
         "project": project,
         "provider": "local",
         "registry": REGISTRY_PATH,
-        "online_store": online_store_config(online_store),
-        "offline_store": {"type": "file"},
+        "online_store": online_store_config(online_store, fast=fast),
+        "offline_store": {"type": offline_store},
         "entity_key_serialization_version": ENTITY_KEY_SERIALIZATION_VERSION,
     }
 
 
-def online_store_config(online_store: str) -> dict[str, Any]:
-    """Feast's online_store block for "sqlite" or a redis:// (rediss://) URL."""
+def online_store_config(online_store: str, *, fast: bool = True) -> dict[str, Any]:
+    """Feast's online_store block for "sqlite" or a redis:// (rediss://) URL.
+
+    `fast` selects the project's stores (Feast's layout, a columnar newest-wins write path); without it
+    Feast's stock stores, which read the same data.
+    """
+    from datacentric.online_stores import REDIS_STORE, SQLITE_STORE
+
     value = online_store.strip()
     if value == "sqlite":
-        return {"type": "sqlite", "path": SQLITE_PATH}
+        return {"type": SQLITE_STORE if fast else "sqlite", "path": SQLITE_PATH}
     if value.startswith(("redis://", "rediss://")):
-        return {"type": "redis", "connection_string": redis_connection_string(value)}
+        return {"type": REDIS_STORE if fast else "redis", "connection_string": redis_connection_string(value)}
     raise FeatureStoreError(
         f"online store {_redact(online_store)!r}: expected 'sqlite' or a Redis URL 'redis://host:port/db'"
     )
@@ -417,13 +450,28 @@ def apply(feature_repo: Path) -> list[str]:
     return sorted(names)
 
 
-def materialize(feature_repo: Path, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+def materialize(
+    feature_repo: Path,
+    start: datetime,
+    end: datetime,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    views: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Load the latest row per entity with timestamp in [start, end) into the online store.
 
-    Naive datetimes are taken as UTC. Feast's file offline store includes both ends of a window; this
-    function passes `end - 1 microsecond`, so consecutive windows (Airflow data intervals) neither
-    overlap nor leave gaps (exported timestamps have microsecond precision). Returns, per feature
-    view: start, end (ISO), rows (offline rows in the window) and entities (distinct keys among them).
+    Naive datetimes are taken as UTC. The window is half-open, so consecutive windows (Airflow data
+    intervals) neither overlap nor leave gaps. Feast's own materialization loads a whole window into
+    memory and turns every row into protobuf objects; here the offline table is read `chunk_rows` rows
+    at a time (row groups outside the window are skipped by their statistics), each chunk is reduced
+    to its latest row per entity and handed, as Arrow columns, to the online store's `write_arrow`.
+    Memory stays bounded by the chunk size however many rows the window holds. The stores keep the
+    newest value per entity, so chunk order, re-runs and backfills of old windows never move an
+    entity back in time. Each window is recorded in the registry, as `feast materialize` records it.
+
+    Returns, per feature view: start, end (ISO), rows (offline rows in the window), written (entity
+    rows written; an entity whose rows fall in several chunks counts once per chunk, one older than
+    the stored value not at all), chunks, row_groups_read and row_groups.
     """
     feature_repo = Path(feature_repo)
     start, end = _utc(start, "start"), _utc(end, "end")
@@ -431,22 +479,408 @@ def materialize(feature_repo: Path, start: datetime, end: datetime) -> dict[str,
         raise FeatureStoreError(f"materialize: empty window [{start.isoformat()}, {end.isoformat()})")
     store = _store(feature_repo)
     with _feast_quiet("materialize"):
-        views = store.list_feature_views()
-        if not views:
-            raise FeatureStoreError(f"materialize: no feature views registered in {feature_repo}; run apply first")
-        info = {view.name: _window_stats(view, start, end) for view in views}
-        try:
-            store.materialize(start_date=start, end_date=end - timedelta(microseconds=1))
-        except Exception as exc:  # noqa: BLE001
+        fvs = _views_to_materialize(store, feature_repo, views)
+        return _materialize_windows(store, feature_repo, fvs, {fv.name: (start, end) for fv in fvs}, chunk_rows)
+
+
+def materialize_interval(
+    feature_repo: Path,
+    interval_start: datetime,
+    interval_end: datetime,
+    *,
+    overlap: timedelta = timedelta(0),
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    views: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Materialize what a run's data interval needs: per feature view the window of
+    `materialization_window` (the interval, reaching back `overlap` for late rows, back to the last
+    materialized end after a gap, back one ttl the first time)."""
+    feature_repo = Path(feature_repo)
+    interval_start, interval_end = _utc(interval_start, "interval_start"), _utc(interval_end, "interval_end")
+    store = _store(feature_repo)
+    with _feast_quiet("materialize"):
+        fvs = _views_to_materialize(store, feature_repo, views)
+        windows = {
+            fv.name: materialization_window(
+                interval_start, interval_end, overlap=overlap, ttl=fv.ttl,
+                done=_materialized(fv),
+            )
+            for fv in fvs
+        }
+        return _materialize_windows(store, feature_repo, fvs, windows, chunk_rows)
+
+
+def materialization_window(
+    interval_start: datetime,
+    interval_end: datetime,
+    *,
+    overlap: timedelta,
+    done: list[tuple[datetime, datetime]],
+    ttl: timedelta | None,
+) -> tuple[datetime, datetime]:
+    """The window [start, end) one run materializes for a feature view.
+
+    end is the end of the data interval. start reaches `overlap` before the interval's start, so rows
+    that arrived late for the previous interval(s) are picked up. If the view has never been
+    materialized (`done` empty: a new view or a fresh online store), start goes back one ttl (all rows
+    when there is no ttl), so every live entity gets its value. If the last materialized end lies
+    before that start (runs were skipped), start goes back to it, so no rows are left out. A manual run
+    without a data interval passes its run_after as both ends: the window is the overlap before it.
+    """
+    interval_start, interval_end = _utc(interval_start, "interval_start"), _utc(interval_end, "interval_end")
+    start = interval_start - overlap
+    if interval_end <= start:
+        start = interval_end - max(overlap, timedelta(microseconds=1))
+    if not done:
+        earliest = interval_end - ttl if ttl else datetime(1, 1, 1, tzinfo=UTC)
+        return min(start, earliest), interval_end
+    latest_end = max(_utc(e, "materialized end") for _, e in done)
+    return min(start, latest_end), interval_end
+
+
+def _views_to_materialize(store, feature_repo: Path, names: list[str] | None) -> list:
+    fvs = store.list_feature_views()
+    if not fvs:
+        raise FeatureStoreError(f"materialize: no feature views registered in {feature_repo}; run apply first")
+    if names is None:
+        return sorted(fvs, key=lambda fv: fv.name)
+    return [_registered_view(store, name) for name in names]
+
+
+def _materialize_windows(store, feature_repo: Path, fvs: list, windows: dict[str, tuple[datetime, datetime]],
+                         chunk_rows: int) -> dict[str, dict[str, Any]]:
+    from feast.infra.online_stores.helpers import get_online_store_from_config
+
+    if chunk_rows < 1:
+        raise FeatureStoreError(f"materialize: chunk_rows must be at least 1, got {chunk_rows}")
+    online = get_online_store_from_config(store.config.online_store)
+    columnar = callable(getattr(online, "write_arrow", None))
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for fv in fvs:
+            start, end = windows[fv.name]
+            where = f"materialize {fv.name!r} of {feature_repo} over [{start.isoformat()}, {end.isoformat()})"
+            try:
+                if columnar:
+                    stats = _write_view(store.config, online, fv, start, end, chunk_rows)
+                    store.registry.apply_materialization(fv, store.project, start, end)
+                else:
+                    # Another online store configured by hand: Feast's own path (whole window in memory).
+                    stats = _write_view(store.config, None, fv, start, end, chunk_rows)
+                    store.materialize(start_date=start, end_date=end - timedelta(microseconds=1),
+                                      feature_views=[fv.name])
+            except FeatureStoreError as exc:
+                raise FeatureStoreError(f"{where}: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - Feast and the store clients raise many types
+                raise FeatureStoreError(f"{where}: {exc}{_hint(exc)}") from exc
+            results[fv.name] = stats
+            log.info(
+                "materialized %s over [%s, %s): %d offline rows in %d chunks (%d of %d row groups read), "
+                "%d entity rows written",
+                fv.name, stats["start"], stats["end"], stats["rows"], stats["chunks"], stats["row_groups_read"],
+                stats["row_groups"], stats["written"],
+            )
+    finally:
+        disconnect = getattr(online, "disconnect", None)
+        if callable(disconnect):
+            disconnect()
+    return dict(sorted(results.items()))
+
+
+def _write_view(config, online, fv, start: datetime, end: datetime, chunk_rows: int) -> dict[str, Any]:
+    """Stream the window of one view's offline table into `online` (None: only count the rows)."""
+    keys, timestamp, names = _view_columns(fv)
+    table = _OfflineTable(fv)
+    rows = written = chunks = 0
+    for batch in table.batches([*keys, timestamp, *names], start, end, chunk_rows):
+        rows += batch.num_rows
+        chunks += 1
+        if online is not None:
+            written += online.write_arrow(config, fv, _latest_per_entity(batch, keys, timestamp))
+    return {"start": start.isoformat(), "end": end.isoformat(), "rows": rows, "written": written,
+            "chunks": chunks, "row_groups_read": table.row_groups_read, "row_groups": table.row_groups}
+
+
+class _OfflineTable:
+    """A view's offline Parquet table, read a chunk at a time over a time window."""
+
+    def __init__(self, fv) -> None:
+        import pyarrow.parquet as pq
+
+        self.view = fv.name
+        self.path = Path(fv.batch_source.path)
+        self.timestamp = fv.batch_source.timestamp_field
+        if not self.path.is_file():
             raise FeatureStoreError(
-                f"feast materialize of {feature_repo} over [{start.isoformat()}, {end.isoformat()}): {exc}{_hint(exc)}"
+                f"offline table {self.path} of feature view {fv.name!r} does not exist; run export_feature_tables first"
+            )
+        try:
+            # Without pre-buffering: a pre-buffered reader keeps every row group it has read until
+            # the iteration ends, which makes memory grow with the window.
+            self.file = pq.ParquetFile(self.path, pre_buffer=False)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ...
+            raise FeatureStoreError(
+                f"offline table {self.path} of feature view {fv.name!r} is not readable Parquet: {exc}"
             ) from exc
-    for name, stats in sorted(info.items()):
-        log.info(
-            "materialized %s over [%s, %s): %d offline rows, %d entities",
-            name, stats["start"], stats["end"], stats["rows"], stats["entities"],
-        )
-    return dict(sorted(info.items()))
+        self.row_groups = self.file.num_row_groups
+        self.row_groups_read = 0
+
+    def batches(self, columns: list[str], start: datetime, end: datetime, chunk_rows: int) -> Iterator[Any]:
+        """Record batches of at most `chunk_rows` rows with timestamp in [start, end), in file order."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        schema = self.file.schema_arrow
+        missing = [c for c in columns if schema.get_field_index(c) < 0]
+        if missing:
+            raise FeatureStoreError(
+                f"offline table {self.path} of feature view {self.view!r} lacks column(s) {', '.join(missing)}"
+            )
+        kind = schema.field(self.timestamp).type
+        if not pa.types.is_timestamp(kind):
+            raise FeatureStoreError(f"offline table {self.path}: column {self.timestamp!r} is {kind}, not a timestamp")
+        groups = [i for i in range(self.row_groups) if self._may_overlap(i, start, end)]
+        self.row_groups_read += len(groups)
+        if not groups:
+            return
+        bounds = [start, end] if kind.tz else [start.replace(tzinfo=None), end.replace(tzinfo=None)]
+        low, high = (pa.scalar(b, type=pa.timestamp("us", tz=kind.tz)).cast(kind) for b in bounds)
+        for batch in self.file.iter_batches(batch_size=chunk_rows, row_groups=groups, columns=columns):
+            stamps = batch.column(self.timestamp)
+            inside = pc.and_(pc.greater_equal(stamps, low), pc.less(stamps, high))
+            batch = batch.filter(pc.fill_null(inside, False))
+            if batch.num_rows:
+                yield batch
+
+    def _may_overlap(self, group: int, start: datetime, end: datetime) -> bool:
+        meta = self.file.metadata.row_group(group)
+        for j in range(meta.num_columns):
+            column = meta.column(j)
+            if column.path_in_schema != self.timestamp:
+                continue
+            stats = column.statistics
+            if stats is None or not stats.has_min_max:
+                return True
+            try:
+                low, high = _utc_timestamp(stats.min), _utc_timestamp(stats.max)
+            except (TypeError, ValueError):
+                return True
+            return low < pd.Timestamp(end) and high >= pd.Timestamp(start)
+        return True
+
+
+def _utc_timestamp(value: Any) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _latest_per_entity(batch, keys: list[str], timestamp: str):
+    """The latest row of each entity in a batch (of equal times, the later row in file order)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = pa.Table.from_batches([batch])
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys] + [(timestamp, "ascending")])
+    table = table.take(order).combine_chunks()
+    n = table.num_rows
+    if n <= 1:
+        return table
+    last = np.ones(n, dtype=bool)
+    differs = np.zeros(n - 1, dtype=bool)
+    for key in keys:
+        column = table.column(key).chunk(0) if table.column(key).num_chunks == 1 else table.column(key).combine_chunks()
+        differs |= pc.not_equal(column.slice(1), column.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    last[:-1] = differs
+    return table.filter(pa.array(last))
+
+
+def _view_columns(fv) -> tuple[list[str], str, list[str]]:
+    return [c.name for c in fv.entity_columns], fv.batch_source.timestamp_field, [f.name for f in fv.features]
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. freshness
+# ---------------------------------------------------------------------------------------------
+
+
+def check_freshness(
+    feature_repo: Path,
+    *,
+    sample: int = 200,
+    seed: int | None = None,
+    views: list[str] | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    raise_on_mismatch: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Compare online values with the latest offline values for a sample of entities, per view.
+
+    What the online store must hold follows from the registry's materialization record: for every
+    entity with a row in the contiguous materialized span ending at the latest materialized end
+    (`high_water`), the values of its latest row before `high_water`. Half of the sample comes from
+    the entities of the last window (what the last run changed), half from the whole span. Values are
+    read through Feast (`get_online_features`), so the check covers the read path too. Timestamp
+    features are compared to the second (Feast stores them in seconds). `seed` picks the sample (by
+    default derived from `high_water`, so a re-run checks the same entities).
+
+    Raises FeatureStoreError naming the view, entities, features and both values on any mismatch
+    (unless `raise_on_mismatch` is False); returns, per view: high_water, covered_from, checked,
+    mismatches (count) and examples.
+    """
+    feature_repo = Path(feature_repo)
+    store = _store(feature_repo)
+    with _feast_quiet("freshness"):
+        fvs = _views_to_materialize(store, feature_repo, views)
+    reports: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for fv in fvs:
+        intervals = _materialized(fv)
+        if not intervals:
+            raise FeatureStoreError(
+                f"freshness check: feature view {fv.name!r} was never materialized in {feature_repo}; "
+                "run materialize first"
+            )
+        covered_from, last_start, high_water = _coverage(intervals)
+        keys, timestamp, names = _view_columns(fv)
+        rng_seed = seed if seed is not None else int(high_water.timestamp())
+        sampled = _sample_entities(fv, keys, timestamp, (covered_from, last_start, high_water), sample, rng_seed,
+                                   chunk_rows)
+        expected = _latest_offline_rows(fv, keys, timestamp, names, sampled, covered_from, high_water, chunk_rows)
+        examples: list[dict[str, Any]] = []
+        if len(expected):
+            online = read_online(feature_repo, fv.name, names, expected[keys].to_dict("records"))
+            examples = _differences(fv, keys, timestamp, names, expected, online)
+        reports[fv.name] = {
+            "high_water": high_water.isoformat(),
+            "covered_from": covered_from.isoformat(),
+            "checked": len(expected),
+            "mismatches": len({tuple(e["entity"].values()) for e in examples}),
+            "examples": examples[:20],
+        }
+        log.info("freshness of %s: %d sampled entities checked against the offline rows before %s, %d differ",
+                 fv.name, len(expected), high_water.isoformat(), reports[fv.name]["mismatches"])
+        if examples:
+            shown = "; ".join(
+                f"{_entity_text(e['entity'])} {e['feature']}: online {e['online']!r}, offline {e['offline']!r} "
+                f"(offline row at {e['offline_time']})"
+                for e in examples[:5]
+            )
+            problems.append(
+                f"feature view {fv.name!r}: {reports[fv.name]['mismatches']} of {len(expected)} sampled entities "
+                f"differ from the latest offline rows before {high_water.isoformat()}: {shown}"
+            )
+    if problems and raise_on_mismatch:
+        raise FeatureStoreError(f"freshness check of {feature_repo} failed: " + " | ".join(problems))
+    return reports
+
+
+def _materialized(fv) -> list[tuple[datetime, datetime]]:
+    """The windows recorded in the registry for a view, as UTC datetimes."""
+    return [(_utc(s, "materialized start"), _utc(e, "materialized end")) for s, e in fv.materialization_intervals]
+
+
+def _coverage(intervals: list[tuple[datetime, datetime]]) -> tuple[datetime, datetime, datetime]:
+    """(covered_from, start of the latest window, high_water) of recorded materialization windows."""
+    high_water = max(e for _, e in intervals)
+    last_start = [s for s, e in intervals if e == high_water][-1]
+    covered_from = high_water
+    slack = timedelta(milliseconds=1)  # windows recorded by Feast's own path end 1 µs early
+    for s, e in sorted(intervals, key=lambda se: se[1], reverse=True):
+        if e + slack >= covered_from:
+            covered_from = min(covered_from, s)
+    return covered_from, last_start, high_water
+
+
+def _sample_entities(fv, keys: list[str], timestamp: str, span: tuple[datetime, datetime, datetime], sample: int,
+                     seed: int, chunk_rows: int) -> pd.DataFrame:
+    """Distinct entity keys, half from the latest window and half from the whole span (reservoirs:
+    random priorities, the smallest kept, so memory is the sample plus one chunk)."""
+    import numpy as np
+
+    covered_from, last_start, high_water = span
+    rng = np.random.default_rng(seed)
+    recent_size = sample // 2
+    overall_size = sample - recent_size
+    overall = recent = pd.DataFrame(columns=[*keys, "__priority"])
+    for batch in _OfflineTable(fv).batches([*keys, timestamp], covered_from, high_water, chunk_rows):
+        frame = batch.to_pandas()
+        frame["__priority"] = rng.random(len(frame))
+        overall = _smallest(overall, frame[[*keys, "__priority"]], overall_size, keys)
+        is_recent = _utc_series(frame[timestamp], timestamp) >= pd.Timestamp(last_start)
+        recent = _smallest(recent, frame.loc[is_recent, [*keys, "__priority"]], recent_size, keys)
+    both = pd.concat([recent, overall], ignore_index=True) if len(recent) else overall
+    return both[keys].drop_duplicates().reset_index(drop=True)
+
+
+def _smallest(kept: pd.DataFrame, new: pd.DataFrame, size: int, keys: list[str]) -> pd.DataFrame:
+    if size <= 0 or not len(new):
+        return kept
+    new = new.nsmallest(size, "__priority")
+    merged = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+    return merged.sort_values("__priority", kind="mergesort").drop_duplicates(keys).head(size)
+
+
+def _latest_offline_rows(fv, keys, timestamp, names, sampled, covered_from, high_water, chunk_rows) -> pd.DataFrame:
+    """The latest row before high_water of each sampled entity, one chunk at a time."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    latest = pd.DataFrame()
+    if not len(sampled):
+        return pd.DataFrame(columns=[*keys, timestamp, *names])
+    single = len(keys) == 1
+    wanted = pa.array(sampled[keys[0]].tolist()) if single else None
+    for batch in _OfflineTable(fv).batches([*keys, timestamp, *names], covered_from, high_water, chunk_rows):
+        if single:
+            key_type = batch.schema.field(keys[0]).type
+            batch = batch.filter(pc.is_in(batch.column(keys[0]), value_set=wanted.cast(key_type)))
+            frame = batch.to_pandas()
+        else:
+            frame = batch.to_pandas().merge(sampled, on=keys, how="inner")
+        if not len(frame):
+            continue
+        latest = pd.concat([latest, frame], ignore_index=True) if len(latest) else frame
+        latest = latest.sort_values(timestamp, kind="mergesort").drop_duplicates(keys, keep="last")
+    if not len(latest):
+        return pd.DataFrame(columns=[*keys, timestamp, *names])
+    return latest.sort_values(keys, kind="mergesort").reset_index(drop=True)
+
+
+def _differences(fv, keys, timestamp, names, expected: pd.DataFrame, online: pd.DataFrame) -> list[dict[str, Any]]:
+    offline = _typed(expected, fv)
+    found: list[dict[str, Any]] = []
+    for i in range(len(offline)):
+        for name in names:
+            want, got = offline[name].iloc[i], online[name].iloc[i]
+            if _same_value(want, got):
+                continue
+            found.append({
+                "entity": {k: _python_value(offline[k].iloc[i]) for k in keys},
+                "feature": name,
+                "online": None if _is_null(got) else _python_value(got),
+                "offline": None if _is_null(want) else _python_value(want),
+                "offline_time": pd.Timestamp(offline[timestamp].iloc[i]).isoformat(),
+            })
+    return found
+
+
+def _same_value(want: Any, got: Any) -> bool:
+    if _is_null(want) or _is_null(got):
+        return _is_null(want) and _is_null(got)
+    if isinstance(want, (pd.Timestamp, datetime)):
+        return _utc_timestamp(want).floor("s") == _utc_timestamp(got).floor("s")
+    return bool(want == got)
+
+
+def _is_null(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _entity_text(entity: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v!r}" for k, v in entity.items())
 
 
 def read_online(feature_repo: Path, view: str, features: list[str], entity_rows: list[dict]) -> pd.DataFrame:
@@ -776,32 +1210,13 @@ def _utc_series(series: pd.Series, name: str) -> pd.Series:
 
 
 def _utc(value: datetime, name: str) -> datetime:
+    """A plain UTC datetime (naive values are UTC). Subclasses such as pendulum's DateTime, which
+    Airflow passes, are converted: their arithmetic can drop the time zone."""
     if not isinstance(value, datetime):
         raise FeatureStoreError(f"materialize: {name} must be a datetime, got {value!r}")
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def _window_stats(fv, start: datetime, end: datetime) -> dict[str, Any]:
-    import pyarrow.parquet as pq
-
-    source = fv.batch_source
-    keys = [c.name for c in fv.entity_columns]
-    path = Path(source.path)
-    if not path.is_file():
-        raise FeatureStoreError(
-            f"materialize: offline table {path} of feature view {fv.name!r} does not exist; "
-            "run export_feature_tables first"
-        )
-    table = pq.read_table(path, columns=[*keys, source.timestamp_field])
-    frame = table.to_pandas()
-    stamps = _utc_series(frame[source.timestamp_field], source.timestamp_field)
-    inside = frame[(stamps >= pd.Timestamp(start)) & (stamps < pd.Timestamp(end))]
-    return {
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "rows": len(inside),
-        "entities": int(len(inside[keys].drop_duplicates())) if keys else 0,
-    }
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                    value.microsecond, tzinfo=UTC)
 
 
 def _python_value(value: Any) -> Any:

@@ -1,13 +1,21 @@
-"""Feast: apply the generated feature repository, materialize the online store, export training sets."""
+"""Feast: apply the generated feature repository, materialize the online store, check its freshness,
+export training sets.
+
+Every operator takes `online_store_conn_id`: an Airflow connection to a Redis server used as the
+online store (default: DATACENTRIC_ONLINE_STORE_CONN_ID, else DATACENTRIC_ONLINE_STORE, else SQLite;
+see datacentric_airflow.hooks.features).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
 from datacentric_airflow.context import run_info
+from datacentric_airflow.hooks.features import FeastHook
 from datacentric_airflow.hooks.repository import DataRepositoryHook
 
 
@@ -16,52 +24,75 @@ class FeastApplyOperator(BaseOperator):
     manifest and register it (what `feast apply` does).
 
     :param manifest: path of the manifest YAML (templated)
+    :param online_store_conn_id: Airflow connection of a Redis online store (default: see the module)
     """
 
     template_fields: Sequence[str] = ("manifest",)
     ui_color = "#e0f7f4"
 
-    def __init__(self, *, manifest: str, **kwargs: Any) -> None:
+    def __init__(self, *, manifest: str, online_store_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.manifest = manifest
+        self.online_store_conn_id = online_store_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric import features
         from datacentric.manifest import load_manifest
 
         hook = DataRepositoryHook()
+        feast = FeastHook(self.online_store_conn_id)
+        feast.prepare_environment()
         loaded = load_manifest(self.manifest)
         settings = hook.settings
         tables = features.export_feature_tables(loaded.spec, hook.get_repository(), run_id=run_info(context).run_id)
-        features.render_feature_repo(loaded.spec, settings.feature_repo, settings.repository, settings.online_store)
+        features.render_feature_repo(loaded.spec, settings.feature_repo, settings.repository, feast.online_store())
         names = features.apply(settings.feature_repo)
         self.log.info("feature repository %s applied: %s", settings.feature_repo, ", ".join(names))
         return {"feature_repo": str(settings.feature_repo), "objects": names,
                 "tables": {view: published.path for view, published in tables.items()}}
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage inputs and outputs of this task (see datacentric_airflow.lineage)."""
+        from datacentric_airflow.lineage import stage_lineage
+
+        return stage_lineage(task_instance, stage="features")
+
 
 class FeastMaterializeOperator(BaseOperator):
-    """Materialize the online store up to the end of the run's data interval.
+    """Materialize the online store for the run's data interval, in bounded-memory chunks.
 
-    The window reaches back over the longest feature TTL, so the online store holds the latest value
-    of every live entity whatever the earlier runs did; `start` and `end` override it.
+    The window of each feature view is the data interval reaching back the manifest's
+    `features.materialization.overlap_hours` for late rows; after skipped runs it reaches back to the
+    last materialized end, and the first time back one ttl (datacentric.features.materialization_window).
+    A manual run without a data interval materializes up to its run_after. `start` (and `end`) give
+    an explicit window instead, e.g. from the DAG's Params.
 
     :param manifest: path of the manifest YAML (templated)
-    :param start: window start, ISO timestamp (templated); default: end minus the longest TTL
-    :param end: window end, ISO timestamp (templated); default: the run's data interval end
+    :param start: window start, ISO timestamp (templated); empty: the planned window
+    :param end: window end, ISO timestamp (templated); empty: the data interval's end (or run_after)
+    :param online_store_conn_id: Airflow connection of a Redis online store (default: see the module)
     """
 
     template_fields: Sequence[str] = ("manifest", "start", "end")
     ui_color = "#e0f7f4"
 
-    def __init__(self, *, manifest: str, start: str | None = None, end: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        manifest: str,
+        start: str | None = None,
+        end: str | None = None,
+        online_store_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.manifest = manifest
         self.start = start
         self.end = end
+        self.online_store_conn_id = online_store_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from datetime import datetime, timedelta
+        from datetime import timedelta
 
         from datacentric import features
         from datacentric.manifest import load_manifest
@@ -70,28 +101,92 @@ class FeastMaterializeOperator(BaseOperator):
         spec = load_manifest(self.manifest).spec.features
         if spec is None:
             raise ValueError(f"{self.manifest}: the manifest has no features")
-        end = datetime.fromisoformat(self.end) if self.end else info.interval_end
-        longest_ttl = max(view.ttl_days for view in spec.feature_views.values())
-        start = datetime.fromisoformat(self.start) if self.start else end - timedelta(days=longest_ttl)
+        FeastHook(self.online_store_conn_id).prepare_environment()
         repo = DataRepositoryHook().settings.feature_repo
-        result = features.materialize(repo, start, end)
-        self.log.info("materialized %s over [%s, %s): %s", repo, start, end, result)
-        return {"start": start.isoformat(), "end": end.isoformat(), "views": result}
+        plan = spec.materialization
+        end = _when(self.end, "end") or info.interval_end
+        start = _when(self.start, "start")
+        if start is not None:
+            result = features.materialize(repo, start, end, chunk_rows=plan.chunk_rows)
+        else:
+            interval_start = info.interval_start if info.interval_start < end else end
+            result = features.materialize_interval(repo, interval_start, end, chunk_rows=plan.chunk_rows,
+                                                   overlap=timedelta(hours=plan.overlap_hours))
+        for view, stats in result.items():
+            self.log.info("materialized %s over [%s, %s): %d offline rows, %d entity rows written in %d chunks",
+                          view, stats["start"], stats["end"], stats["rows"], stats["written"], stats["chunks"])
+        return {"feature_repo": str(repo), "views": result}
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage inputs and outputs of this task (see datacentric_airflow.lineage)."""
+        from datacentric_airflow.lineage import materialize_lineage
+
+        return materialize_lineage(task_instance, self.manifest)
 
 
-class TrainingSetOperator(BaseOperator):
-    """Build the point-in-time training set of the label task: every consolidated label joined with
-    the features of its entities as of the item's event time, written to the training-sets zone.
+class FeastFreshnessCheckOperator(BaseOperator):
+    """Check that the online store holds the latest offline values: for a sample of entities (half
+    from the last materialized window), online values read through Feast are compared with the
+    latest offline rows before the materialized end. Fails, naming the entities, features and both
+    values, on any mismatch.
 
     :param manifest: path of the manifest YAML (templated)
+    :param sample: entities per feature view (default: the manifest's
+        `features.materialization.freshness_sample`)
+    :param online_store_conn_id: Airflow connection of a Redis online store (default: see the module)
     """
 
     template_fields: Sequence[str] = ("manifest",)
     ui_color = "#e0f7f4"
 
-    def __init__(self, *, manifest: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, manifest: str, sample: int | None = None, online_store_conn_id: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.manifest = manifest
+        self.sample = sample
+        self.online_store_conn_id = online_store_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from datacentric import features
+        from datacentric.manifest import load_manifest
+
+        spec = load_manifest(self.manifest).spec.features
+        if spec is None:
+            raise ValueError(f"{self.manifest}: the manifest has no features")
+        FeastHook(self.online_store_conn_id).prepare_environment()
+        repo = DataRepositoryHook().settings.feature_repo
+        sample = self.sample if self.sample is not None else spec.materialization.freshness_sample
+        reports = features.check_freshness(repo, sample=sample, chunk_rows=spec.materialization.chunk_rows)
+        for view, report in reports.items():
+            self.log.info("%s is fresh: %d sampled entities match the offline rows before %s",
+                          view, report["checked"], report["high_water"])
+        return reports
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage inputs and outputs of this task (see datacentric_airflow.lineage)."""
+        from datacentric_airflow.lineage import freshness_lineage
+
+        return freshness_lineage(self.manifest)
+
+
+class TrainingSetOperator(BaseOperator):
+    """Build the point-in-time training set of the label task: every consolidated label joined with
+    the features of its entities as of the item's event time, written to the training-sets zone with
+    its recipe (inputs and their hashes), so the data state snapshotted next can rebuild it exactly
+    (datacentric.training.rebuild_training_set).
+
+    :param manifest: path of the manifest YAML (templated)
+    :param online_store_conn_id: Airflow connection of a Redis online store (default: see the module)
+    """
+
+    template_fields: Sequence[str] = ("manifest",)
+    ui_color = "#e0f7f4"
+
+    def __init__(self, *, manifest: str, online_store_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.manifest = manifest
+        self.online_store_conn_id = online_store_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.manifest import load_manifest
@@ -99,7 +194,28 @@ class TrainingSetOperator(BaseOperator):
 
         info = run_info(context)
         hook = DataRepositoryHook()
+        FeastHook(self.online_store_conn_id).prepare_environment()
         result = export_training_set(load_manifest(self.manifest), hook.get_repository(), hook.settings.feature_repo,
                                      name=info.interval_key, run_id=info.run_id)
-        self.log.info("training set %s: %d rows, features %s", result["path"], result["rows"], result["features"])
+        self.log.info("training set %s: %d rows, features %s; recipe %s", result["path"], result["rows"],
+                      result["features"], result["recipe"])
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage inputs and outputs of this task (see datacentric_airflow.lineage)."""
+        from datacentric_airflow.lineage import stage_lineage
+
+        return stage_lineage(task_instance, stage="training_set")
+
+
+def _when(value: str | None, name: str) -> Any:
+    """An ISO timestamp argument; empty or "None" (an unset Param rendered) means not given."""
+    from datetime import datetime
+
+    if value is None or str(value).strip() in ("", "None", "null"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not an ISO timestamp such as 2026-10-31T00:00:00+00:00") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed

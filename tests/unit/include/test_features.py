@@ -4,14 +4,13 @@ point-in-time training sets. Expected values always come from a plain pandas com
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import redis
-
 from datacentric import features as F
 from datacentric.errors import FeatureStoreError
 from datacentric.manifest import parse_manifest
@@ -197,7 +196,8 @@ def test_render_is_deterministic_and_loads_in_feast(world, monkeypatch):
     assert config.project == "mini"
     assert config.provider == "local"
     assert config.registry.path == "data/registry.db"
-    assert config.online_store.type == "sqlite" and config.online_store.path == "data/online.db"
+    assert config.online_store.type == "datacentric.online_stores.sqlite.SqliteOnlineStore"
+    assert config.online_store.path == "data/online.db"
     assert config.offline_store.type == "file"
     assert config.entity_key_serialization_version == 3
 
@@ -220,7 +220,12 @@ def test_render_is_deterministic_and_loads_in_feast(world, monkeypatch):
 
 
 def test_online_store_configs():
-    assert F.online_store_config("sqlite") == {"type": "sqlite", "path": "data/online.db"}
+    assert F.online_store_config("sqlite") == {
+        "type": "datacentric.online_stores.sqlite.SqliteOnlineStore", "path": "data/online.db"}
+    assert F.online_store_config("sqlite", fast=False) == {"type": "sqlite", "path": "data/online.db"}
+    assert F.online_store_config("redis://cache:6379/1") == {
+        "type": "datacentric.online_stores.redis.RedisOnlineStore", "connection_string": "cache:6379,db=1"}
+    assert F.online_store_config("redis://cache:6379/1", fast=False)["type"] == "redis"
     assert F.redis_connection_string("redis://127.0.0.1:6379/15") == "127.0.0.1:6379,db=15"
     assert F.redis_connection_string("redis://cache") == "cache:6379,db=0"
     assert (F.redis_connection_string("rediss://:${REDIS_PASSWORD}@cache:6380/2")
@@ -244,7 +249,7 @@ def test_sqlite_online_holds_latest_value_as_of_each_window_end(world):
         info = F.materialize(feature_repo, start.to_pydatetime(), end.to_pydatetime())
         in_window = rows[(rows[TS] >= start) & (rows[TS] < end)].drop_duplicates([KEY, TS])
         assert info[VIEW]["rows"] == len(in_window)
-        assert info[VIEW]["entities"] == in_window[KEY].nunique()
+        assert info[VIEW]["written"] == in_window[KEY].nunique()  # one chunk: one write per entity
         online = F.read_online(feature_repo, VIEW, FEATURES, [{KEY: k} for k in keys])
         pd.testing.assert_frame_equal(online, _latest_before(rows, end, keys))
     # the row stamped exactly at T1 was not visible after the first window, and is now
@@ -295,7 +300,19 @@ def _oracle(rows: pd.DataFrame, entity_df: pd.DataFrame) -> pd.DataFrame:
     return _typed(out)
 
 
-def test_training_set_is_point_in_time_correct(world):
+@pytest.fixture(scope="module")
+def duckdb_repo(world):
+    """The same tables behind a feature repo whose offline store is DuckDB."""
+    manifest = parse_manifest(MANIFEST.replace("  project: mini\n", "  project: mini\n  offline_store: duckdb\n")).spec
+    repo = F.render_feature_repo(manifest, world["root"] / "feature_repo_duckdb", world["repo"].root, "sqlite")
+    F.apply(repo)
+    assert "type: duckdb" in (repo / "feature_store.yaml").read_text()
+    return repo
+
+
+@pytest.mark.parametrize("offline_store", ["file", "duckdb"])
+def test_training_set_is_point_in_time_correct(world, duckdb_repo, offline_store):
+    feature_repo = world["feature_repo"] if offline_store == "file" else duckdb_repo
     rows = world["rows"]
     rng = np.random.default_rng(11)
     n = 60
@@ -317,7 +334,7 @@ def test_training_set_is_point_in_time_correct(world):
     })
     entity_df = pd.concat([entity_df, edge], ignore_index=True)
     entity_df.index = pd.RangeIndex(100, 100 + len(entity_df))  # the caller's index is kept
-    result = F.training_set(world["feature_repo"], entity_df, [f"{VIEW}:{f}" for f in FEATURES])
+    result = F.training_set(feature_repo, entity_df, [f"{VIEW}:{f}" for f in FEATURES])
     expected = _oracle(rows, entity_df)
     pd.testing.assert_frame_equal(result, expected)
     # the oracle is not vacuous: some rows found values, some (future or expired) did not
@@ -337,5 +354,198 @@ def test_training_set_rejects_bad_requests(world):
 
 def test_materialize_rejects_empty_window(world):
     with pytest.raises(FeatureStoreError, match="empty window"):
-        F.materialize(world["feature_repo"], datetime(2026, 10, 2, tzinfo=timezone.utc),
-                      datetime(2026, 10, 2, tzinfo=timezone.utc))
+        F.materialize(world["feature_repo"], datetime(2026, 10, 2, tzinfo=UTC),
+                      datetime(2026, 10, 2, tzinfo=UTC))
+
+
+# -- chunked materialization, windows, freshness -----------------------------------------------------
+
+
+def _fresh_repo(world, path: Path, online_store: str = "sqlite", manifest=None) -> Path:
+    repo = F.render_feature_repo(manifest or world["manifest"], path, world["repo"].root, online_store)
+    F.apply(repo)
+    return repo
+
+
+def _online(repo: Path, keys: list[int]) -> pd.DataFrame:
+    return F.read_online(repo, VIEW, FEATURES, [{KEY: k} for k in keys])
+
+
+def test_materialize_in_small_chunks_gives_the_same_online_values(world, tmp_path):
+    rows = world["rows"]
+    keys = [*range(1, 10), 404]
+    repo = _fresh_repo(world, tmp_path / "fr")
+    info = F.materialize(repo, T0.to_pydatetime(), T2.to_pydatetime(), chunk_rows=2)[VIEW]
+    in_window = rows[(rows[TS] >= T0) & (rows[TS] < T2)].drop_duplicates([KEY, TS])
+    assert info["rows"] == len(in_window)
+    assert info["chunks"] == -(-len(in_window) // 2)
+    # several chunks hold rows of product 1: each is written, the newest last
+    assert in_window[KEY].nunique() < info["written"] <= len(in_window)
+    pd.testing.assert_frame_equal(_online(repo, keys), _latest_before(rows, T2, keys))
+
+
+def test_offline_table_is_in_time_order_and_windows_skip_row_groups(world, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(F, "ROW_GROUP_ROWS", 4)
+    repo = DataRepository(tmp_path / "repository").init()
+    rows = world["rows"]
+    _fill(repo, rows)
+    F.export_feature_tables(world["manifest"], repo)
+    table = pq.ParquetFile(repo.path("features", VIEW, "data.parquet"))
+    assert table.num_row_groups == -(-len(rows.drop_duplicates([KEY, TS])) // 4)
+    stamps = table.read(columns=[TS]).column(TS).to_pandas()
+    assert stamps.is_monotonic_increasing
+    feature_repo = F.render_feature_repo(world["manifest"], tmp_path / "fr", repo.root, "sqlite")
+    F.apply(feature_repo)
+    info = F.materialize(feature_repo, T1.to_pydatetime(), T2.to_pydatetime())[VIEW]
+    assert info["row_groups"] == table.num_row_groups
+    assert 0 < info["row_groups_read"] < info["row_groups"]
+    keys = [*range(1, 10), 404]
+    late = rows[(rows[TS] >= T1) & (rows[TS] < T2)]
+    expected = _latest_before(late, T2, keys)  # only entities with rows in the window are online
+    pd.testing.assert_frame_equal(_online(feature_repo, keys), expected)
+
+
+def test_an_old_window_materialized_again_does_not_move_values_back(world, tmp_path):
+    rows = world["rows"]
+    keys = [*range(1, 10), 404]
+    repo = _fresh_repo(world, tmp_path / "fr")
+    F.materialize(repo, T1.to_pydatetime(), T2.to_pydatetime())
+    F.materialize(repo, T0.to_pydatetime(), T1.to_pydatetime())  # a backfill of the earlier interval
+    pd.testing.assert_frame_equal(_online(repo, keys), _latest_before(rows, T2, keys))
+
+
+def test_materialization_window_rules():
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    start, end = datetime(2026, 10, 30, tzinfo=UTC), datetime(2026, 10, 31, tzinfo=UTC)
+    window = F.materialization_window
+    # first run: back one ttl (or everything without a ttl)
+    assert window(start, end, overlap=hour, done=[], ttl=10 * day) == (end - 10 * day, end)
+    assert window(start, end, overlap=hour, done=[], ttl=None)[0].year == 1
+    # the run after the previous one: the interval plus the overlap
+    assert window(start, end, overlap=hour, done=[(start - day, start)], ttl=10 * day) == (start - hour, end)
+    # skipped runs: back to the last materialized end
+    assert window(start, end, overlap=hour, done=[(start - 5 * day, start - 3 * day)], ttl=10 * day) == (
+        start - 3 * day, end)
+    # a backfill of an old interval: its own window, whatever was materialized later
+    assert window(start, end, overlap=hour, done=[(end, end + day)], ttl=10 * day) == (start - hour, end)
+    # a manual run without a data interval (start == end): the overlap before it
+    assert window(end, end, overlap=hour, done=[(start - day, end)], ttl=10 * day) == (end - hour, end)
+
+
+def test_materialize_interval_catches_up_and_records_windows(world, tmp_path):
+    from feast import FeatureStore
+
+    rows = world["rows"]
+    keys = [*range(1, 10), 404]
+    repo = _fresh_repo(world, tmp_path / "fr")
+    day = timedelta(days=1)
+    first = F.materialize_interval(repo, (T1 - day).to_pydatetime(), T1.to_pydatetime(), overlap=timedelta(hours=1))
+    assert first[VIEW]["start"] == (T1 - TTL).isoformat()  # never materialized: back one ttl
+    pd.testing.assert_frame_equal(_online(repo, keys), _latest_before(rows[rows[TS] >= T1 - TTL], T1, keys))
+    second = F.materialize_interval(repo, (T2 - day).to_pydatetime(), T2.to_pydatetime(), overlap=timedelta(hours=1))
+    assert second[VIEW]["start"] == T1.isoformat()  # nine skipped days are caught up
+    pd.testing.assert_frame_equal(_online(repo, keys), _latest_before(rows, T2, keys))
+    recorded = FeatureStore(repo_path=str(repo)).get_feature_view(VIEW).materialization_intervals
+    assert [(s.astimezone(UTC), e.astimezone(UTC)) for s, e in recorded] == [
+        ((T1 - TTL).to_pydatetime(), T1.to_pydatetime()), (T1.to_pydatetime(), T2.to_pydatetime())]
+
+
+def test_freshness_check_passes_then_names_a_stale_entity(world, tmp_path):
+    import sqlite3
+
+    rows = world["rows"]
+    repo = _fresh_repo(world, tmp_path / "fr")
+    with pytest.raises(FeatureStoreError, match="never materialized"):
+        F.check_freshness(repo)
+    F.materialize(repo, T0.to_pydatetime(), T1.to_pydatetime())
+    F.materialize(repo, T1.to_pydatetime(), T2.to_pydatetime())
+    report = F.check_freshness(repo, sample=100)[VIEW]
+    assert report["checked"] == rows[rows[TS] < T2][KEY].nunique()  # the sample covers every entity here
+    assert report["mismatches"] == 0 and report["high_water"] == T2.isoformat()
+    assert report["covered_from"] == T0.isoformat()
+    # a small sample still includes entities of the last window
+    small = F.check_freshness(repo, sample=2)[VIEW]
+    assert 1 <= small["checked"] <= 2
+
+    # An online value that differs from the latest offline row (here: product 1's price).
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    with sqlite3.connect(repo / "data" / "online.db") as conn:
+        changed = conn.execute(
+            f"UPDATE mini_{VIEW} SET value = ? WHERE feature_name = 'price' AND entity_key = ("
+            f"SELECT entity_key FROM mini_{VIEW} ORDER BY event_ts DESC LIMIT 1)",
+            (Value(double_val=-1.0).SerializeToString(),),
+        ).rowcount
+    assert changed == 1
+    with pytest.raises(FeatureStoreError, match=r"product_id=\d+ price: online -1\.0, offline"):
+        F.check_freshness(repo, sample=100)
+    lenient = F.check_freshness(repo, sample=100, raise_on_mismatch=False)[VIEW]
+    assert lenient["mismatches"] == 1 and lenient["examples"][0]["feature"] == "price"
+
+
+def test_feast_materialize_works_on_the_generated_repo(world, tmp_path):
+    """`feast materialize` (FeatureStore.materialize) goes through the stores' own write interface and
+    leaves the values the chunked path leaves."""
+    from feast import FeatureStore
+
+    rows = world["rows"]
+    keys = [*range(1, 10), 404]
+    repo = _fresh_repo(world, tmp_path / "fr")
+    FeatureStore(repo_path=str(repo)).materialize(start_date=T0.to_pydatetime(), end_date=T1.to_pydatetime())
+    pd.testing.assert_frame_equal(_online(repo, keys), _latest_before(rows, T1 + pd.Timedelta(microseconds=1), keys))
+    F.materialize(repo, T1.to_pydatetime(), T2.to_pydatetime())
+    pd.testing.assert_frame_equal(_online(repo, keys), _latest_before(rows, T2, keys))
+    assert F.check_freshness(repo)[VIEW]["mismatches"] == 0  # windows recorded by both paths are understood
+
+
+def test_materialize_interrupted_then_retried_and_rerun(world, tmp_path, monkeypatch):
+    """A materialization that dies after some chunks leaves no recorded window; its retry completes it,
+    and running the same window again changes nothing."""
+    import sqlite3
+
+    from datacentric.online_stores.sqlite import SqliteOnlineStore
+    from feast import FeatureStore
+
+    rows = world["rows"]
+    keys = [*range(1, 10), 404]
+    repo = _fresh_repo(world, tmp_path / "fr")
+    original = SqliteOnlineStore.write_arrow
+    calls = []
+
+    def dying(self, config, table, batch):
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return original(self, config, table, batch)
+
+    monkeypatch.setattr(SqliteOnlineStore, "write_arrow", dying)
+    with pytest.raises(FeatureStoreError, match=f"materialize '{VIEW}' .*disk full"):
+        F.materialize(repo, T0.to_pydatetime(), T2.to_pydatetime(), chunk_rows=3)
+    assert FeatureStore(repo_path=str(repo)).get_feature_view(VIEW).materialization_intervals == []
+    monkeypatch.setattr(SqliteOnlineStore, "write_arrow", original)
+    F.materialize(repo, T0.to_pydatetime(), T2.to_pydatetime(), chunk_rows=3)
+    pd.testing.assert_frame_equal(_online(repo, keys), _latest_before(rows, T2, keys))
+
+    def table() -> list[tuple]:
+        with sqlite3.connect(repo / "data" / "online.db") as conn:
+            return conn.execute(f"SELECT * FROM mini_{VIEW} ORDER BY entity_key, feature_name").fetchall()
+
+    before = table()
+    F.materialize(repo, T0.to_pydatetime(), T2.to_pydatetime())
+    assert table() == before
+
+
+def test_materialize_through_another_online_store_uses_feasts_path(world, tmp_path):
+    """A feature_store.yaml edited to Feast's stock SQLite store still materializes (Feast's own way)."""
+    rows = world["rows"]
+    keys = [*range(1, 10), 404]
+    repo = _fresh_repo(world, tmp_path / "fr")
+    config = repo / "feature_store.yaml"
+    config.write_text(config.read_text().replace("type: datacentric.online_stores.sqlite.SqliteOnlineStore",
+                                                 "type: sqlite"))
+    info = F.materialize(repo, T0.to_pydatetime(), T2.to_pydatetime())[VIEW]
+    assert info["rows"] == len(rows[rows[TS] < T2].drop_duplicates([KEY, TS]))
+    pd.testing.assert_frame_equal(_online(repo, keys), _latest_before(rows, T2, keys))
+    assert F.check_freshness(repo)[VIEW]["mismatches"] == 0
