@@ -2,6 +2,7 @@
 #   make demo   the full pipeline on the bundled sample data (SQLite, LocalExecutor, local folders)
 #   make test   the test suite
 #   make ui     airflow standalone with the project's DAGs, at http://localhost:8080
+#   make label-studio  a local Label Studio server in its own venv, at http://127.0.0.1:8081
 
 SHELL := /bin/bash
 PROJECT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -30,7 +31,7 @@ export AIRFLOW__API__BASE_URL := http://localhost:$(AIRFLOW_PORT)
 
 DEMO_DATE ?= 2026-10-31
 
-.PHONY: demo test ui install install-dev lock lint clean
+.PHONY: demo test ui install install-dev lock lint clean label-studio label-studio-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,9 +70,18 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ui: $(VENV)/.installed $(AIRFLOW_HOME)/airflow.db
+	@mkdir -p $(DATACENTRIC_VAR)/lineage
 	@[ -d $(DATACENTRIC_VAR)/landing ] || $(BIN)/python -m datacentric samples
 	@$(BIN)/python scripts/ui_login.py "$(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
 	$(BIN)/airflow standalone
+
+# Label Studio in var/label-studio-venv (pinned in scripts/label_studio.sh); set LABEL_STUDIO_USERNAME,
+# LABEL_STUDIO_PASSWORD and LABEL_STUDIO_USER_TOKEN first (README: Labeling backends).
+label-studio: $(VENV)/.installed
+	bash scripts/label_studio.sh start
+
+label-studio-stop:
+	bash scripts/label_studio.sh stop
 
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)

@@ -4,8 +4,25 @@
     schema [--out FILE]                the manifest's JSON schema, for editor completion
     check MANIFEST                     validate a manifest; errors name line and field
     states                             the tagged data states of the repository
-    restore REF DEST                   restore a data state (id, tag or date) into DEST, verifying hashes
+    restore REF DEST                   restore a data state (id, tag, commit, date or latest) into DEST,
+                                       verifying every hash
+    lineage of PATH [--sha256 S] [--state REF] [--depth N] [--json]
+                                       what produced a repository file, down to its sources
+    lineage dependents URI|PATH [--sha256 S] [--state REF] [--all] [--json]
+                                       every file made from a source object or file (version)
+    retention [--keep-last N] [--keep-days D] [--keep REF ...] [--apply] [--no-remote]
+                                       expire data states by a policy and collect unreferenced DVC objects
     summary [--manifest FILE]          where each result of the last run is
+    ingest [--manifest FILE] [--source NAME] [--start T] [--end T]
+                                       ingest sources into the repository, outside Airflow
+    history [--source NAME]            the runs that changed the repository (points to recover or diff)
+    recover POINT DEST [--source NAME] the repository (or one source) as of POINT, into the new folder DEST
+    diff FROM [TO] [--source NAME]     files and rows added and removed per source between two points
+    catalog [--manifest FILE] [--out FILE]
+                                       the manifest as an HTML catalog with its join graph
+
+A POINT is an ISO time (2026-10-31T12:00:00Z; a date alone is the end of that day), run:<run id>,
+before:<run id>, now or empty.
 """
 
 from __future__ import annotations
@@ -14,6 +31,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from datacentric.errors import DataCentricError
 from datacentric.settings import BUNDLED_MANIFEST, Settings
@@ -35,6 +53,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dest", type=Path)
     p = sub.add_parser("summary", help="where the results of the last run are")
     p.add_argument("--manifest", type=Path, default=BUNDLED_MANIFEST)
+    p = sub.add_parser("ingest", help="ingest sources into the repository, outside Airflow")
+    p.add_argument("--manifest", type=Path, default=BUNDLED_MANIFEST)
+    p.add_argument("--source", action="append", help="a source of the manifest (repeatable; default: all)")
+    p.add_argument("--start", default=None, help="window start, ISO date or time (default: catch up)")
+    p.add_argument("--end", default=None, help="window end, exclusive (default: no end)")
+    p.add_argument("--run-id", default=None, help="run id recorded in the change log (default: cli__<time>)")
+    p = sub.add_parser("history", help="the runs that changed the repository")
+    p.add_argument("--source", default=None)
+    p = sub.add_parser("recover", help="point-in-time recovery of the repository into a folder")
+    p.add_argument("point", help="ISO time, run:<id>, before:<id>, now or empty")
+    p.add_argument("dest", type=Path)
+    p.add_argument("--source", default=None, help="only this source's files")
+    p.add_argument("--allow-missing", action="store_true", help="skip files whose content is gone, listing them")
+    p = sub.add_parser("diff", help="what changed between two points, per source")
+    p.add_argument("before", help="ISO time, run:<id>, before:<id>, now or empty")
+    p.add_argument("after", nargs="?", default="now")
+    p.add_argument("--source", default=None)
+    p.add_argument("--json", action="store_true", help="the full report (every path) as JSON")
+    p = sub.add_parser("catalog", help="render the manifest as an HTML catalog")
+    p.add_argument("--manifest", type=Path, default=BUNDLED_MANIFEST)
+    p.add_argument("--out", type=Path, default=None, help="default: <var>/catalog/<manifest name>.html")
+    _add_versioning_commands(sub)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     try:
@@ -97,11 +137,154 @@ def _summary(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from datacentric.ingest import ingest_source
+    from datacentric.manifest import load_manifest
+    from datacentric.repository import DataRepository
+    from datacentric.sources import Window
+
+    def when(text: str | None) -> datetime | None:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+    loaded = load_manifest(args.manifest)
+    repo = DataRepository(settings.repository).init()
+    window = Window(when(args.start), when(args.end))
+    run_id = args.run_id or f"cli__{datetime.now(UTC).isoformat(timespec='seconds')}"
+    failed = 0
+    for name in args.source or list(loaded.spec.sources):
+        try:
+            result = ingest_source(loaded, name, repo, landing_root=settings.landing_root, run_id=run_id, window=window)
+        except DataCentricError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{name}: {result.units_ingested} unit(s) ingested, {result.units_skipped} skipped; rows in "
+              f"{result.rows_in} = published {result.rows_published} + quarantined {result.rows_quarantined}")
+    return 2 if failed else 0
+
+
+def _history(args: argparse.Namespace, settings: Settings) -> int:
+    from datacentric.recovery import history
+    from datacentric.repository import DataRepository
+
+    for run in history(DataRepository(settings.repository), source=args.source):
+        print(f"{run['first']}  {run['last']}  +{run['add']} ~{run['replace']} -{run['remove']}  {run['run_id']}")
+    return 0
+
+
+def _recover(args: argparse.Namespace, settings: Settings) -> int:
+    from datacentric.recovery import recover
+    from datacentric.repository import DataRepository
+
+    summary = recover(DataRepository(settings.repository), args.point, args.dest, source=args.source,
+                      allow_missing=args.allow_missing)
+    point = summary["point"]
+    print(f"recovered {summary['files']} file(s) as of {args.point!r} (change {point['position']}, {point['at']}) "
+          f"into {args.dest}; every file verified against its sha256")
+    for group, rows in summary["rows"].items():
+        print(f"  {group:<40} {rows:>10} rows")
+    for path in summary["missing"]:
+        print(f"  missing (content no longer kept): {path}")
+    return 0
+
+
+def _diff(args: argparse.Namespace, settings: Settings) -> int:
+    from datacentric.recovery import diff, format_diff
+    from datacentric.repository import DataRepository
+
+    report = diff(DataRepository(settings.repository), args.before, args.after, source=args.source)
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_diff(report))
+    return 0
+
+
+def _catalog(args: argparse.Namespace, settings: Settings) -> int:
+    from datacentric.catalog import render_catalog
+    from datacentric.manifest import load_manifest
+    from datacentric.repository import DataRepository
+
+    loaded = load_manifest(args.manifest)
+    repo = DataRepository(settings.repository) if settings.repository.exists() else None
+    out = args.out or settings.var_dir / "catalog" / f"{loaded.name}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_catalog(loaded, repo), encoding="utf-8")
+    print(f"catalog of {loaded.name}: file://{out.resolve()}")
+    return 0
+
+
+def _add_versioning_commands(sub: Any) -> None:
+    p = sub.add_parser("lineage", help="what produced a file; what depends on a source version")
+    how = p.add_subparsers(dest="question", required=True)
+    q = how.add_parser("of", help="what produced PATH (relative to the repository), down to its sources")
+    q.add_argument("path")
+    q.add_argument("--depth", type=int, default=None, help="levels of inputs to follow (default: all)")
+    q = how.add_parser("dependents", help="every file made from URI (an origin; a trailing / matches a prefix) "
+                                          "or a repository PATH")
+    q.add_argument("ref")
+    q.add_argument("--all", action="store_true", help="include versions no longer in the repository")
+    for q in how.choices.values():
+        q.add_argument("--sha256", default=None, help="that version only (a prefix is enough)")
+        q.add_argument("--state", default=None, help="as of a data state (id, tag, commit, date)")
+        q.add_argument("--json", action="store_true")
+    p = sub.add_parser("retention", help="expire data states by a policy; collect unreferenced DVC objects")
+    p.add_argument("--keep-last", type=int, default=None, help="states kept per <dag>/<stage> tag family")
+    p.add_argument("--keep-days", type=float, default=None, help="states younger than this are kept")
+    p.add_argument("--keep", action="append", default=[], help="a state id, tag or tag pattern always kept")
+    p.add_argument("--apply", action="store_true", help="delete (default: only report what would go)")
+    p.add_argument("--no-remote", action="store_true", help="leave the DVC remote alone")
+
+
+def _lineage(args: argparse.Namespace, settings: Settings) -> int:
+    from datacentric.lineage import Lineage, describe, render_upstream
+
+    graph = Lineage.of_repository(settings.repository, state=args.state)
+    if args.question == "of":
+        items = graph.upstream(args.path, args.sha256, depth=args.depth)
+        if args.json:
+            print(json.dumps([{"depth": level, **item.as_dict()} for level, item in items], indent=2, default=str))
+        else:
+            print(render_upstream(items))
+        return 0
+    found = graph.dependents(args.ref, args.sha256, current_only=not args.all)
+    if args.json:
+        print(json.dumps([v.as_dict() for v in found], indent=2, default=str))
+    else:
+        print(f"{len(found)} file version(s) made from {args.ref}{' @ ' + args.sha256 if args.sha256 else ''}:")
+        for version in found:
+            print(f"  {describe(version)}")
+    return 0
+
+
+def _retention(args: argparse.Namespace, settings: Settings) -> int:
+    from datacentric.retention import RetentionPolicy, collect
+    from datacentric.versioning import Versioner
+
+    policy = RetentionPolicy(keep_last=args.keep_last, keep_days=args.keep_days, keep=tuple(args.keep))
+    report = collect(Versioner(settings.repository, remote=settings.dvc_remote), policy, apply=args.apply,
+                     remote=not args.no_remote)
+    verb = "deleted" if report.applied else "would be deleted (dry run; --apply deletes)"
+    print(f"{len(report.expired)} data state(s) expire, {report.states_kept} kept; "
+          f"{report.objects_referenced} object(s) referenced by kept states")
+    for state in report.expired:
+        print(f"  expire {state['data_state_id']}  {state['date']}  {state['tag']}")
+    print(f"cache: {report.cache_objects_deleted} object(s), {report.cache_bytes_freed} bytes {verb}; "
+          f"remote: {report.remote_objects_deleted} object(s) {verb}")
+    return 0
+
+
 _COMMANDS = {
+    "lineage": _lineage,
+    "retention": _retention,
     "samples": _samples,
     "schema": _schema,
     "check": _check,
     "states": _states,
     "restore": _restore,
     "summary": _summary,
+    "ingest": _ingest,
+    "history": _history,
+    "recover": _recover,
+    "diff": _diff,
+    "catalog": _catalog,
 }

@@ -20,9 +20,13 @@ def run_summary(manifest_path: Path, settings: Settings) -> str:
     states = Versioner(settings.repository).states()
     if states:
         last = states[-1]
-        out.append(f"Latest snapshot: data state {last['data_state_id']}, tag {last['tag']}, commit {last['commit'][:12]}")
+        out.append(
+            f"Latest snapshot: data state {last['data_state_id']}, tag {last['tag']}, commit {last['commit'][:12]}"
+        )
         out.append(f"  restore it with: python -m datacentric restore {last['data_state_id']} /tmp/restored")
-    out.append("Rows per source (raw = validated + quarantined at validation; ingest-quarantined rows never reach raw):")
+    out.append(
+        "Rows per source (raw = validated + quarantined at validation; ingest-quarantined rows never reach raw):"
+    )
     for name in loaded.spec.sources:
         summary_file = repo.path("reports", f"validation/{name}/summary.json")
         if summary_file.exists():
@@ -36,12 +40,16 @@ def run_summary(manifest_path: Path, settings: Settings) -> str:
         out.append(f"Data Docs: file://{index}")
     task = loaded.spec.label_task
     if task:
-        files = repo.files("labels", task.name, "consolidated")
-        if files:
-            labels = pd.concat([pd.read_parquet(f) for f in files])
+        from datacentric.labeling.selection import current_labels
+
+        labels = current_labels(repo, task.name)
+        if len(labels):
             counts = labels["label"].value_counts().to_dict()
             out.append(f"Consolidated labels ({task.name}, {task.consolidation}): {len(labels)} items {counts}")
-            out.append(f"  {files[-1]}")
+            out.append(f"  {repo.path('labels', task.name, 'consolidated')}")
+            reports = sorted(repo.path("reports", "labeling", task.name).glob("*.html"))
+            if reports:
+                out.append(f"Label quality report: file://{reports[-1]}")
     training = repo.files("training_sets")
     if training:
         out.append(f"Training set: {training[-1]} ({len(pd.read_parquet(training[-1]))} rows)")

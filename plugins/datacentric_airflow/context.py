@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -17,7 +17,7 @@ class RunInfo:
     @property
     def interval_key(self) -> str:
         """A name for the data interval that is safe in file names, tags and job names."""
-        return self.interval_end.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        return self.interval_end.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def run_info(context: Any) -> RunInfo:

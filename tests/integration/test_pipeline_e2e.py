@@ -7,7 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-LOGICAL_DATE = datetime(2026, 10, 31, tzinfo=timezone.utc)
+LOGICAL_DATE = datetime(2026, 10, 31, tzinfo=UTC)
 FINAL_TAG = "datacentric_pipeline/final/20261031T000000Z"
 
 
@@ -27,7 +27,8 @@ def pipeline_run(session_dir: Path):
     settings = Settings.from_env()
     generate(settings.landing_root)
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], capture_output=True, text=True, env=os.environ)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    migrate = subprocess.run([airflow, "db", "migrate"], capture_output=True, text=True, env=os.environ)
     assert migrate.returncode == 0, migrate.stderr[-3000:]
 
     from airflow.dag_processing.dagbag import DagBag
@@ -103,7 +104,8 @@ def test_snapshot_tag_exists_and_checks_out(pipeline_run, tmp_path: Path) -> Non
         if current.is_file():
             assert again.read_bytes() == current.read_bytes()
         else:
-            assert sorted(p.name for p in again.rglob("*.parquet")) == sorted(p.name for p in current.rglob("*.parquet"))
+            names = sorted(p.name for p in current.rglob("*.parquet"))
+            assert sorted(p.name for p in again.rglob("*.parquet")) == names
 
 
 def test_labels_and_training_set(pipeline_run) -> None:

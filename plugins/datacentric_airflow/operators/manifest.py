@@ -26,3 +26,9 @@ class ManifestSourcesOperator(BaseOperator):
         loaded = load_manifest(self.manifest)
         self.log.info("manifest %s (sha256 %s): sources %s", loaded.path, loaded.sha256[:12], list(loaded.spec.sources))
         return list(loaded.spec.sources)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage inputs and outputs of this task (see datacentric_airflow.lineage)."""
+        from datacentric_airflow.lineage import manifest_lineage
+
+        return manifest_lineage(self.manifest)
