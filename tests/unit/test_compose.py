@@ -413,8 +413,7 @@ def test_dockerfile_copy_sources_exist():
 
 def test_requirements_pin_the_image_airflow_version():
     requirements = REPO_ROOT / "requirements.txt"
-    if not requirements.exists():
-        pytest.skip("requirements.txt missing (test_dockerfile_copy_sources_exist reports it)")
+    assert requirements.exists(), "requirements.txt is missing"
     pins = re.findall(r"(?im)^apache-airflow==([^\s;\\]+)", requirements.read_text())
     assert pins == [AIRFLOW_VERSION], pins
 
