@@ -1,10 +1,13 @@
-"""The datacentric Airflow plugin: the validation task's "Data Docs" link and the web app it points to.
+"""The datacentric Airflow plugin: the "Data Docs" and "Label quality report" links and the web apps
+they point to.
 
 Airflow's UI shows an operator extra link only when it is an http(s) address or one on the UI's own
 origin, so a `file://` path to Great Expectations' Data Docs would not show at all. The plugin mounts a
 small FastAPI app on the API server, under `/datacentric/data-docs/`, that serves the Data Docs folder
 (`$DATACENTRIC_GX_ROOT/gx/uncommitted/data_docs/local_site/`) to signed-in users, and adds a "Data Docs"
-entry to the UI's Browse menu. The validation operator's link points at this run's page there.
+entry to the UI's Browse menu. The validation operator's link points at this run's page there. A
+second app serves the data repository's reports zone under `/datacentric/reports/` (label-quality
+reports), the target of the label-quality task's link.
 
 The API server and the workers must see the same Data Docs folder (one machine, or a shared volume).
 FastAPI is imported only when the API server asks for the app, not when the plugin is loaded.
@@ -13,43 +16,60 @@ FastAPI is imported only when the API server asks for the app, not when the plug
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from datacentric_airflow.operators.labeling import REPORTS_URL_PREFIX, LabelQualityReportLink
 from datacentric_airflow.operators.validation import DATA_DOCS_URL_PREFIX, DataDocsLink
 
 
-@functools.cache
-def data_docs_app() -> Any:
-    """The FastAPI app that serves the Data Docs folder; every request needs a signed-in user."""
+def _folder_app(title: str, folder_of: Callable[[], Path], index: str = "index.html") -> Any:
+    """A FastAPI app serving the files of a folder to signed-in users; 404 outside the folder."""
     from airflow.api_fastapi.core_api.security import get_user
-    from datacentric.settings import Settings
-    from datacentric.validation import docs_root
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.responses import FileResponse
 
-    app = FastAPI(title="Great Expectations Data Docs", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/{path:path}", dependencies=[Depends(get_user)])
-    def data_docs_file(path: str) -> FileResponse:
-        """A file of the Data Docs site (`index.html` for a folder); 404 outside the site."""
-        folder = docs_root(Settings.from_env().gx_root).resolve()
+    def folder_file(path: str) -> FileResponse:
+        """A file of the folder (`index.html` for a sub-folder)."""
+        folder = folder_of().resolve()
         target = (folder / path).resolve()
         if target.is_dir():
-            target = target / "index.html"
+            target = target / index
         if not target.is_relative_to(folder) or not target.is_file():
-            raise HTTPException(status_code=404, detail=f"no Data Docs page {path!r}")
+            raise HTTPException(status_code=404, detail=f"no {title} page {path!r}")
         return FileResponse(target)
 
     return app
 
 
+@functools.cache
+def data_docs_app() -> Any:
+    """The FastAPI app that serves the Data Docs folder; every request needs a signed-in user."""
+    from datacentric.settings import Settings
+    from datacentric.validation import docs_root
+
+    return _folder_app("Great Expectations Data Docs", lambda: docs_root(Settings.from_env().gx_root))
+
+
+@functools.cache
+def reports_app() -> Any:
+    """The FastAPI app that serves the repository's reports zone; every request needs a signed-in user."""
+    from datacentric.settings import Settings
+
+    return _folder_app("Reports", lambda: Settings.from_env().repository / "reports")
+
+
 class DatacentricPlugin(AirflowPlugin):
-    """Registers the Data Docs link of the validation operator and the app that serves the pages."""
+    """Registers the Data Docs and label-quality links and the apps that serve their pages."""
 
     name = "datacentric"
-    operator_extra_links = [DataDocsLink()]
+    operator_extra_links = [DataDocsLink(), LabelQualityReportLink()]
     external_views = [
         {
             "name": "Data Docs",
@@ -61,4 +81,7 @@ class DatacentricPlugin(AirflowPlugin):
 
     @property
     def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]
-        return [{"app": data_docs_app(), "url_prefix": DATA_DOCS_URL_PREFIX, "name": "Data Docs"}]
+        return [
+            {"app": data_docs_app(), "url_prefix": DATA_DOCS_URL_PREFIX, "name": "Data Docs"},
+            {"app": reports_app(), "url_prefix": REPORTS_URL_PREFIX, "name": "Reports"},
+        ]

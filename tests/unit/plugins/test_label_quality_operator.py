@@ -81,4 +81,7 @@ def test_operator_publishes_report_and_links_it(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(xcom.XCom, "get_value", staticmethod(get_value))
     link = operator.operator_extra_links[0]
     assert link.name == "Label quality report"
-    assert link.get_link(operator, ti_key="ti-key") == report.resolve().as_uri() and seen["ti_key"] == "ti-key"
+    # Served by the plugin's reports app: the UI shows no file:// links.
+    reports = (tmp_path / "repo" / "reports").resolve()
+    expected = "/datacentric/reports/" + report.resolve().relative_to(reports).as_posix()
+    assert link.get_link(operator, ti_key="ti-key") == expected and seen["ti_key"] == "ti-key"

@@ -192,9 +192,11 @@ def test_the_plugin_registers_the_link_and_the_data_docs_app() -> None:
 
     plugins = {p.name: p for p in plugins_manager._get_plugins()[0]}
     assert "datacentric" in plugins, plugins_manager._get_plugins()[1]
-    assert [type(link).__name__ for link in plugins_manager.get_operator_extra_links()] == ["DataDocsLink"]
+    links = [type(link).__name__ for link in plugins_manager.get_operator_extra_links()]
+    assert links == ["DataDocsLink", "LabelQualityReportLink"]
     apps, _ = plugins_manager.get_fastapi_plugins()
-    assert [(a["url_prefix"], a["name"]) for a in apps] == [(DATA_DOCS_URL_PREFIX, "Data Docs")]
+    assert [(a["url_prefix"], a["name"]) for a in apps] == [
+        (DATA_DOCS_URL_PREFIX, "Data Docs"), ("/datacentric/reports", "Reports")]
     assert plugins["datacentric"].external_views[0]["href"] == f"{DATA_DOCS_URL_PREFIX}/index.html"
 
 
@@ -263,3 +265,30 @@ def test_a_failed_gate_in_a_dag_fails_its_task_stops_downstream_and_links_data_d
         Path(xcoms[XCOM_DATA_DOCS]).relative_to(shop.gx_root / "gx/uncommitted/data_docs/local_site").as_posix()
     summary = xcoms[XCOM_SUMMARY]
     assert summary["success"] is False and "GATE FAILED" in summary["message"]
+
+
+def test_the_api_server_serves_label_quality_reports_to_signed_in_users_only(
+    airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.api_fastapi.app import create_app, get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from datacentric_airflow.operators.labeling import REPORTS_URL_PREFIX, report_url
+    from fastapi.testclient import TestClient
+
+    repository = tmp_path / "repository"
+    monkeypatch.setenv("DATACENTRIC_REPOSITORY", str(repository))
+    report = repository / "reports" / "labeling" / "sentiment" / "job 1.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<h1>quality</h1>")
+    (repository / "changelog.jsonl").write_text("{}\n")
+    link = report_url(report.as_uri(), reports_root=str(repository / "reports"))
+    assert link == f"{REPORTS_URL_PREFIX}/labeling/sentiment/job%201.html"
+    assert report_url((repository / "changelog.jsonl").as_uri(), reports_root=str(repository / "reports")) == ""
+    client = TestClient(create_app())
+    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
+    signed_in = {"cookies": {"_token": token}}
+
+    assert client.get(link).status_code == 401
+    page = client.get(link, **signed_in)
+    assert (page.status_code, page.text) == (200, "<h1>quality</h1>")
+    assert client.get(f"{REPORTS_URL_PREFIX}/%2e%2e/changelog.jsonl", **signed_in).status_code == 404
