@@ -202,13 +202,12 @@ def _diff(args: argparse.Namespace, settings: Settings) -> int:
 def _catalog(args: argparse.Namespace, settings: Settings) -> int:
     from datacentric.catalog import render_catalog
     from datacentric.manifest import load_manifest
-    from datacentric.repository import DataRepository
+    from datacentric.repository import DataRepository, write_atomic
 
     loaded = load_manifest(args.manifest)
     repo = DataRepository(settings.repository) if settings.repository.exists() else None
     out = args.out or settings.var_dir / "catalog" / f"{loaded.name}.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_catalog(loaded, repo), encoding="utf-8")
+    write_atomic(out, render_catalog(loaded, repo).encode("utf-8"))
     print(f"catalog of {loaded.name}: file://{out.resolve()}")
     return 0
 

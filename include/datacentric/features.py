@@ -23,10 +23,8 @@ import contextlib
 import importlib.util
 import io
 import logging
-import os
 import re
 import sys
-import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -40,7 +38,7 @@ import yaml
 
 from datacentric.errors import DataCentricError, FeatureStoreError
 from datacentric.manifest import Features, Manifest
-from datacentric.repository import DataRepository, Published
+from datacentric.repository import DataRepository, Published, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -1016,18 +1014,7 @@ def _write_text_atomic(target: Path, text: str) -> None:
     data = text.encode("utf-8")
     if target.exists() and target.read_bytes() == data:
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(target, data)
 
 
 def _redact(url: str) -> str:

@@ -462,15 +462,37 @@ def _parse_log(data: bytes, log_path: Path, start: int) -> tuple[list[ChangeReco
     return records, consumed
 
 
-def _write_temporary(target: Path, data: Any) -> Path:
+def write_atomic(target: Path, data: bytes, *, mode: int | None = None, durable: bool = True) -> None:
+    """Make `target` hold `data`, whole or not at all: a temporary file beside it, then a rename.
+
+    The one atomic write of the project, for files outside the zones too (generated configuration,
+    DVC metadata, catalogs). `mode` sets the file's permissions before it becomes visible; `durable`
+    fsyncs the file and its folder (off only where many small files are written and a lost one is
+    rewritten by the retry, as in the DVC cache).
+    """
+    tmp = _write_temporary(target, data, durable=durable, mode=mode)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        _fsync_dir(target.parent)
+
+
+def _write_temporary(target: Path, data: Any, *, durable: bool = True, mode: int | None = None) -> Path:
     """`data` in a hidden temporary file beside `target`, fsynced; its name says which process wrote it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "xb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

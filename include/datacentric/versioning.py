@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from datacentric.errors import RepositoryError
-from datacentric.repository import CHANGELOG, ZONES, sha256_file
+from datacentric.repository import CHANGELOG, ZONES, sha256_file, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -1002,18 +1002,9 @@ def _ensure_lines(path: Path, lines: list[str]) -> None:
 
 
 def _atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    # Snapshot metadata and cache objects: many small files that a retried snapshot rewrites, so
+    # atomic but not fsynced one by one.
+    write_atomic(target, data, mode=mode, durable=False)
 
 
 # -- verification ----------------------------------------------------------------------------

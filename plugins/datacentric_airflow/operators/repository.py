@@ -111,21 +111,16 @@ class RenderCatalogOperator(BaseOperator):
         self.out = out
 
     def execute(self, context: Any) -> str:
-        import os
-        import tempfile
         from pathlib import Path
 
         from datacentric.catalog import render_catalog
         from datacentric.manifest import load_manifest
+        from datacentric.repository import write_atomic
 
         hook = DataRepositoryHook()
         loaded = load_manifest(self.manifest)
         out = Path(self.out) if self.out.strip() else hook.settings.var_dir / "catalog" / f"{loaded.name}.html"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(render_catalog(loaded, hook.get_repository()))
-        os.replace(tmp, out)
+        write_atomic(out, render_catalog(loaded, hook.get_repository()).encode("utf-8"))
         self.log.info("catalog of %s: file://%s", loaded.name, out.resolve())
         return str(out)
 
