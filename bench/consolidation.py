@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from datacentric.labeling.dawid_skene import DawidSkene
-from datacentric.labeling.majority_vote import MajorityVote
+from datacentric.labeling.aggregation.dawid_skene import DawidSkene
+from datacentric.labeling.aggregation.majority_vote import MajorityVote
 from datacentric.labeling.simulated import SimulatedWorkforce
 
 PROJECT = Path(__file__).resolve().parents[1]

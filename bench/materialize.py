@@ -2,8 +2,8 @@
 
 1. An offline feature table of `--entities` entities (one row each) with ten features (six float, three
    int, one string), timestamps spread over 30 days, written the way the features stage writes it
-   (timestamp order, row groups of datacentric.features.ROW_GROUP_ROWS rows).
-2. For each store, in this process: the project's path (`datacentric.features.materialize` over the
+   (timestamp order, row groups of datacentric.features.feast_repo.ROW_GROUP_ROWS rows).
+2. For each store, in this process: the project's path (`datacentric.features.feast_repo.materialize` over the
    whole span: read in chunks, latest row per entity, keys and values serialized, written) against a
    raw batched upsert of the same rows into the same store: right after the project writes a chunk,
    the same entity rows, serialized in Feast's format beforehand (untimed), go in with a plain
@@ -82,7 +82,7 @@ features:
 
 def write_table(path: Path, rows: int, seed: int) -> None:
     """One row per entity, in timestamp order, generated and written a row group at a time."""
-    from datacentric.features import ROW_GROUP_ROWS
+    from datacentric.features.feast_repo import ROW_GROUP_ROWS
 
     rng = np.random.default_rng(seed)
     entities = rng.permutation(rows).astype(np.int64) + 1
@@ -112,8 +112,8 @@ def write_table(path: Path, rows: int, seed: int) -> None:
 
 
 def feature_repo(work: Path, name: str, online_store: str) -> Path:
-    from datacentric import features as F
-    from datacentric.manifest import parse_manifest
+    from datacentric.features import feast_repo as F
+    from datacentric.manifest.model import parse_manifest
 
     manifest = parse_manifest(MANIFEST).spec
     repo = F.render_feature_repo(manifest, work / name, work / "repository", online_store)
@@ -137,7 +137,7 @@ class RawUpsert:
         self.raw_seconds = 0.0  # the baseline's writes
         self.injected_seconds = 0.0  # everything the baseline added to the project's wall time
         if kind == "sqlite":
-            from datacentric.online_stores.sqlite import COLUMNS
+            from datacentric.features.online_stores.sqlite import COLUMNS
 
             self.conn = sqlite3.connect(repo / "data" / "raw.db")
             for pragma in ("journal_mode=wal", "synchronous=normal", "cache_size=-65536"):
@@ -170,7 +170,7 @@ class RawUpsert:
 
     def _rows(self, view, batch) -> list:
         import pyarrow.compute as pc
-        from datacentric.online_stores import encoding as E
+        from datacentric.features.online_stores import encoding as E
         from feast.infra.online_stores.helpers import _mmh3
 
         types = {f.name: f.dtype.to_value_type().value for f in view.features}
@@ -208,9 +208,9 @@ class RawUpsert:
 
 def compare(kind: str, work: Path, online_store: str, table: Path, chunk_rows: int, client) -> dict:
     """Materialize the whole table with the project's path, the baseline interleaved chunk by chunk."""
-    from datacentric import features as F
-    from datacentric.online_stores.redis import RedisOnlineStore
-    from datacentric.online_stores.sqlite import SqliteOnlineStore
+    from datacentric.features import feast_repo as F
+    from datacentric.features.online_stores.redis import RedisOnlineStore
+    from datacentric.features.online_stores.sqlite import SqliteOnlineStore
 
     repo = feature_repo(work, f"{kind}_repo", online_store)
     raw = RawUpsert(kind, repo, client)
@@ -244,7 +244,7 @@ def compare(kind: str, work: Path, online_store: str, table: Path, chunk_rows: i
 
 
 def sample_keys(table: Path, n: int, suffix: bytes = b"") -> list[bytes]:
-    from datacentric.online_stores import encoding as E
+    from datacentric.features.online_stores import encoding as E
 
     ids = pq.read_table(table, columns=[KEY]).column(KEY).combine_chunks()
     picked = ids.take(pa.array(np.random.default_rng(3).choice(len(ids), size=min(n, len(ids)), replace=False)))
@@ -254,7 +254,7 @@ def sample_keys(table: Path, n: int, suffix: bytes = b"") -> list[bytes]:
 def memory_child(repo: str, chunk_rows: int) -> None:
     import resource
 
-    from datacentric import features as F
+    from datacentric.features import feast_repo as F
 
     info = F.materialize(Path(repo), START, END + timedelta(seconds=1), chunk_rows=chunk_rows)[VIEW]
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

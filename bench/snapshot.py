@@ -39,8 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
-from datacentric import versioning  # noqa: E402
-from datacentric.versioning import Versioner  # noqa: E402
+from datacentric.versioning import versioner as versioning  # noqa: E402
+from datacentric.versioning.versioner import Versioner  # noqa: E402
 
 CHUNK = 1 << 20
 

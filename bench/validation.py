@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from datacentric.gate import expectations_file
-from datacentric.manifest import load_manifest
+from datacentric.manifest.model import load_manifest
 from datacentric.settings import BUNDLED_MANIFEST
-from datacentric.validation import REASONS_COLUMN, load_expectations, validate_source
+from datacentric.validation.gate import expectations_file
+from datacentric.validation.suite import REASONS_COLUMN, load_expectations, validate_source
 
 SOURCE = "events"
 KINDS = ("null_key", "duplicate_key", "out_of_range", "bad_category", "bad_pattern")
@@ -121,7 +121,7 @@ def out_of_the_box(spec: Any, declared: list, frame: pd.DataFrame, gx_root: Path
     """Great Expectations as its documentation shows it: the suite, a checkpoint, COMPLETE results,
     the frame as it is, Data Docs; GX's frame fingerprint on."""
     import great_expectations as gx
-    from datacentric.validation import build_suite
+    from datacentric.validation.suite import build_suite
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.execution_engine import pandas_execution_engine
 

@@ -95,7 +95,7 @@ def _samples(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _schema(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.manifest import manifest_json_schema
+    from datacentric.manifest.model import manifest_json_schema
 
     text = json.dumps(manifest_json_schema(), indent=2, sort_keys=True) + "\n"
     if args.out:
@@ -106,7 +106,7 @@ def _schema(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.manifest import load_manifest
+    from datacentric.manifest.model import load_manifest
 
     loaded = load_manifest(args.manifest)
     print(f"{loaded.path}: valid; sources: {', '.join(loaded.spec.sources)}")
@@ -114,7 +114,7 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _states(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.versioning import Versioner
+    from datacentric.versioning.versioner import Versioner
 
     for state in Versioner(settings.repository).states():
         print(f"{state['data_state_id']}  {state['date']}  {state['tag']}")
@@ -122,7 +122,7 @@ def _states(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _restore(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.versioning import Versioner
+    from datacentric.versioning.versioner import Versioner
 
     result = Versioner(settings.repository, remote=settings.dvc_remote).restore(args.ref, args.dest)
     print(f"restored {result['data_state_id']} ({result['tag']}) into {args.dest}; "
@@ -140,10 +140,10 @@ def _summary(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from datacentric.ingest import ingest_source
-    from datacentric.manifest import load_manifest
-    from datacentric.repository import DataRepository
+    from datacentric.manifest.model import load_manifest
+    from datacentric.repository.store import DataRepository
     from datacentric.sources import Window
+    from datacentric.sources.ingest import ingest_source
 
     def when(text: str | None) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
@@ -166,8 +166,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _history(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.recovery import history
-    from datacentric.repository import DataRepository
+    from datacentric.repository.recovery import history
+    from datacentric.repository.store import DataRepository
 
     for run in history(DataRepository(settings.repository), source=args.source):
         print(f"{run['first']}  {run['last']}  +{run['add']} ~{run['replace']} -{run['remove']}  {run['run_id']}")
@@ -175,8 +175,8 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _recover(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.recovery import recover
-    from datacentric.repository import DataRepository
+    from datacentric.repository.recovery import recover
+    from datacentric.repository.store import DataRepository
 
     summary = recover(DataRepository(settings.repository), args.point, args.dest, source=args.source,
                       allow_missing=args.allow_missing)
@@ -191,8 +191,8 @@ def _recover(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _diff(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.recovery import diff, format_diff
-    from datacentric.repository import DataRepository
+    from datacentric.repository.recovery import diff, format_diff
+    from datacentric.repository.store import DataRepository
 
     report = diff(DataRepository(settings.repository), args.before, args.after, source=args.source)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_diff(report))
@@ -200,9 +200,9 @@ def _diff(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _catalog(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.catalog import render_catalog
-    from datacentric.manifest import load_manifest
-    from datacentric.repository import DataRepository, write_atomic
+    from datacentric.manifest.model import load_manifest
+    from datacentric.repository.catalog import render_catalog
+    from datacentric.repository.store import DataRepository, write_atomic
 
     loaded = load_manifest(args.manifest)
     repo = DataRepository(settings.repository) if settings.repository.exists() else None
@@ -235,7 +235,7 @@ def _add_versioning_commands(sub: Any) -> None:
 
 
 def _lineage(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.lineage import Lineage, describe, render_upstream
+    from datacentric.versioning.lineage import Lineage, describe, render_upstream
 
     graph = Lineage.of_repository(settings.repository, state=args.state)
     if args.question == "of":
@@ -256,8 +256,8 @@ def _lineage(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _retention(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.retention import RetentionPolicy, collect
-    from datacentric.versioning import Versioner
+    from datacentric.versioning.retention import RetentionPolicy, collect
+    from datacentric.versioning.versioner import Versioner
 
     policy = RetentionPolicy(keep_last=args.keep_last, keep_days=args.keep_days, keep=tuple(args.keep))
     report = collect(Versioner(settings.repository, remote=settings.dvc_remote), policy, apply=args.apply,

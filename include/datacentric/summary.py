@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from datacentric.manifest import load_manifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import load_manifest
+from datacentric.repository.store import DataRepository
 from datacentric.settings import Settings
-from datacentric.versioning import Versioner
+from datacentric.versioning.versioner import Versioner
 
 
 def run_summary(manifest_path: Path, settings: Settings) -> str:
@@ -54,7 +54,7 @@ def run_summary(manifest_path: Path, settings: Settings) -> str:
     if training:
         out.append(f"Training set: {training[-1]} ({len(pd.read_parquet(training[-1]))} rows)")
     if loaded.spec.features and settings.feature_repo.exists():
-        from datacentric.features import read_online
+        from datacentric.features.feast_repo import read_online
 
         spec = loaded.spec.features
         view_name, view = next(iter(spec.feature_views.items()))

@@ -2,7 +2,7 @@
 
 Every custom operator has `get_openlineage_facets_on_complete`, which Airflow's OpenLineage provider
 calls after the task succeeded; it returns an `OperatorLineage` built here from what the data
-repository recorded (`datacentric.lineage`, i.e. the change log's provenance):
+repository recorded (`datacentric.versioning.lineage`, i.e. the change log's provenance):
 
 * outputs: the repository files the task's stage produced in this run (or, when the run changed
   nothing because the interval was done before, the files its stage last produced), each a dataset
@@ -30,7 +30,7 @@ def stage_lineage(task_instance: Any, *, stage: str, inputs: list[Any] | None = 
                   outputs: list[Any] | None = None, **match: Any) -> Any:
     """Lineage of a task that published files of `stage` (matching provenance `match`) to the repository."""
     from airflow.providers.openlineage.extractors import OperatorLineage
-    from datacentric.lineage import Lineage
+    from datacentric.versioning.lineage import Lineage
 
     root = _settings().repository
     produced = produced_by_run(Lineage.of_repository(root).live(stage=stage, **match),
@@ -62,8 +62,8 @@ def manifest_lineage(manifest: str) -> Any:
 def materialize_lineage(task_instance: Any, manifest: str) -> Any:
     """Materialization reads the offline feature tables and writes the online store (one dataset per view)."""
     from airflow.providers.openlineage.extractors import OperatorLineage
-    from datacentric.lineage import Lineage
-    from datacentric.manifest import load_manifest
+    from datacentric.manifest.model import load_manifest
+    from datacentric.versioning.lineage import Lineage
     from openlineage.client.event_v2 import OutputDataset
 
     settings = _settings()
@@ -171,7 +171,7 @@ def dataset_name(uri: str) -> tuple[str, str]:
 
 
 def _as_input(version: Any) -> Any:
-    from datacentric.lineage import Input
+    from datacentric.versioning.lineage import Input
 
     return Input("artifact", version.path, version.sha256, position=version.position)
 
@@ -202,7 +202,7 @@ def _unique(datasets: list[Any]) -> list[Any]:
 def code_facets() -> dict[str, Any]:
     """The project's code revision as a sourceCodeLocation job facet (computed once per process)."""
     from datacentric.settings import PROJECT_ROOT
-    from datacentric.versioning import code_revision
+    from datacentric.versioning.versioner import code_revision
     from openlineage.client.facet_v2 import source_code_location_job
 
     return {"sourceCodeLocation": source_code_location_job.SourceCodeLocationJobFacet(
@@ -240,8 +240,8 @@ def _settings() -> Any:
 
 def relationships_lineage(task_instance: Any, manifest: str) -> Any:
     """The relationship check reads the validated files of both sides of each relationship."""
-    from datacentric.lineage import Lineage
-    from datacentric.manifest import load_manifest
+    from datacentric.manifest.model import load_manifest
+    from datacentric.versioning.lineage import Lineage
 
     root = _settings().repository
     graph = Lineage.of_repository(root)
@@ -254,7 +254,7 @@ def relationships_lineage(task_instance: Any, manifest: str) -> Any:
 
 def labeling_lineage(task_instance: Any, manifest: str) -> Any:
     """A labeling round reads the validated items' source and writes the items sent out and their votes."""
-    from datacentric.manifest import load_manifest
+    from datacentric.manifest.model import load_manifest
 
     task = load_manifest(manifest).spec.label_task
     return stage_lineage(task_instance, stage="label", **({"task": task.name} if task is not None else {}))

@@ -52,7 +52,7 @@ def _folder_app(title: str, folder_of: Callable[[], Path], index: str = "index.h
 def data_docs_app() -> Any:
     """The FastAPI app that serves the Data Docs folder; every request needs a signed-in user."""
     from datacentric.settings import Settings
-    from datacentric.validation import docs_root
+    from datacentric.validation.suite import docs_root
 
     return _folder_app("Great Expectations Data Docs", lambda: docs_root(Settings.from_env().gx_root))
 

@@ -52,7 +52,7 @@ def backfill_probe() -> None:
         import os
 
         import pandas as pd
-        from datacentric.repository import DataRepository
+        from datacentric.repository.store import DataRepository
         from datacentric.settings import Settings
 
         key = data_interval_end.strftime("%Y%m%d")
@@ -158,7 +158,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _versioner(scenario: dict):
-    from datacentric.versioning import Versioner
+    from datacentric.versioning.versioner import Versioner
 
     return Versioner(Path(scenario["_paths"]["var"]) / "repository")
 
@@ -201,7 +201,7 @@ def test_late_data_is_reported_and_tagged_anew(scenario: dict, tmp_path: Path) -
 
 
 def test_an_interval_never_snapshotted_is_ingested_alone(scenario: dict) -> None:
-    from datacentric.repository import DataRepository
+    from datacentric.repository.store import DataRepository
 
     step = scenario["earlier_never_snapshotted"]
     assert step["snapshot"]["reproduction"]["status"] == "new"

@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from datacentric.ingest import ingest_source
-from datacentric.manifest import parse_manifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import parse_manifest
+from datacentric.repository.store import DataRepository
+from datacentric.sources.ingest import ingest_source
 
 pytestmark = pytest.mark.integration
 
@@ -41,9 +41,9 @@ sources:
 CHILD = r"""
 import os, sys, time
 from pathlib import Path
-import datacentric.repository as repository
-from datacentric.ingest import ingest_source
-from datacentric.manifest import parse_manifest
+import datacentric.repository.store as repository
+from datacentric.sources.ingest import ingest_source
+from datacentric.manifest.model import parse_manifest
 
 root, landing, marker, where, manifest = sys.argv[1:6]
 seen = {"n": 0}

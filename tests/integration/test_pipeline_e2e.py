@@ -56,7 +56,7 @@ def test_run_succeeds(pipeline_run) -> None:
 
 
 def test_rows_reconcile_per_source(pipeline_run) -> None:
-    from datacentric.repository import DataRepository
+    from datacentric.repository.store import DataRepository
 
     settings, *_ = pipeline_run
     repo = DataRepository(settings.repository)
@@ -90,7 +90,7 @@ def test_second_run_of_same_interval_changes_nothing(pipeline_run) -> None:
 
 
 def test_snapshot_tag_exists_and_checks_out(pipeline_run, tmp_path: Path) -> None:
-    from datacentric.versioning import Versioner
+    from datacentric.versioning.versioner import Versioner
 
     settings, *_ = pipeline_run
     assert FINAL_TAG in _git(settings.repository, "tag").split()
@@ -109,8 +109,8 @@ def test_snapshot_tag_exists_and_checks_out(pipeline_run, tmp_path: Path) -> Non
 
 
 def test_labels_and_training_set(pipeline_run) -> None:
-    from datacentric.manifest import load_manifest
-    from datacentric.repository import DataRepository
+    from datacentric.manifest.model import load_manifest
+    from datacentric.repository.store import DataRepository
     from datacentric.settings import BUNDLED_MANIFEST
 
     settings, *_ = pipeline_run
@@ -129,7 +129,7 @@ def test_labels_and_training_set(pipeline_run) -> None:
 
 
 def test_online_features_equal_source_values(pipeline_run) -> None:
-    from datacentric.features import read_online
+    from datacentric.features.feast_repo import read_online
 
     settings, *_ = pipeline_run
     with sqlite3.connect(settings.landing_root / "catalog.db") as conn:

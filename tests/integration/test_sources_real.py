@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from datacentric.errors import SourceError
-from datacentric.ingest import ingest_source
-from datacentric.manifest import parse_manifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import parse_manifest
+from datacentric.repository.store import DataRepository
+from datacentric.sources.ingest import ingest_source
 
 pytestmark = pytest.mark.integration
 
@@ -208,9 +208,9 @@ def _day(d: int) -> datetime:
 
 
 def test_sql_time_partitions_catch_up_late_rows_and_backfill(sql_db, tmp_path: Path) -> None:
-    from datacentric.recovery import diff
+    from datacentric.repository.recovery import diff
     from datacentric.sources import Window
-    from datacentric.state import source_state
+    from datacentric.sources.state import source_state
 
     engine, conn_id, is_pg, tables = sql_db
     table = _events_table(engine, is_pg, tables)
@@ -250,7 +250,7 @@ def test_sql_time_partitions_catch_up_late_rows_and_backfill(sql_db, tmp_path: P
 
 
 def test_sql_query_with_an_id_watermark(sql_db, tmp_path: Path) -> None:
-    from datacentric.state import source_state
+    from datacentric.sources.state import source_state
 
     engine, conn_id, is_pg, tables = sql_db
     table = _events_table(engine, is_pg, tables)

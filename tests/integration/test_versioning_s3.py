@@ -12,8 +12,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from datacentric.retention import RetentionPolicy, collect
-from datacentric.versioning import Versioner
+from datacentric.versioning.retention import RetentionPolicy, collect
+from datacentric.versioning.versioner import Versioner
 
 pytestmark = pytest.mark.integration
 

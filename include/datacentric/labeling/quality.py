@@ -29,8 +29,8 @@ import pandas as pd
 
 from datacentric.errors import LabelingError
 from datacentric.labeling.selection import current_labels
-from datacentric.manifest import LabelQuality, LabelTask, LoadedManifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import LabelQuality, LabelTask, LoadedManifest
+from datacentric.repository.store import DataRepository
 
 NO_ANSWER = "item received no usable vote"
 FLAG_COLUMNS = ["task", "label", "confidence", "label_job", "low_confidence", "label_issue", "self_confidence",

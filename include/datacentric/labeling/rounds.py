@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from datacentric.errors import LabelingError
+from datacentric.labeling.aggregation.dawid_skene import DawidSkene
+from datacentric.labeling.aggregation.majority_vote import MajorityVote, confusion_matrices
 from datacentric.labeling.backends.base import LabelingBackend, LabelingJobFailed, get_backend
-from datacentric.labeling.dawid_skene import DawidSkene
-from datacentric.labeling.majority_vote import MajorityVote, confusion_matrices
-from datacentric.manifest import LabelTask, LoadedManifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import LabelTask, LoadedManifest
+from datacentric.repository.store import DataRepository
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from datacentric.manifest import LabelTask
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import LabelTask
+from datacentric.repository.store import DataRepository
 
 RULES = ("label_issue", "low_confidence", "unlabeled")
 

@@ -24,7 +24,7 @@ import pandas as pd
 from datacentric.errors import LabelingError
 
 if TYPE_CHECKING:
-    from datacentric.manifest import LabelTask
+    from datacentric.manifest.model import LabelTask
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 

@@ -4,7 +4,7 @@ A reader lists the units a source offers for a window (files, objects, a table, 
 table or an API), each with an origin URI and, where it is cheap, an identity that changes whenever
 the unit's content may have changed (size and mtime, an ETag). It parses one unit into rows plus the
 rows it could not parse. Everything else (typing, quarantine, publishing, state) is the same for
-every kind and lives in `datacentric.ingest`.
+every kind and lives in `datacentric.sources.ingest`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Clean data takes Arrow's multi-threaded readers end to end. Only what they cannot take falls back:
 a CSV value that does not convert to its manifest type makes the declared columns read as text
-(typing and quarantine then happen per column in `datacentric.ingest`); ragged CSV rows go to the
+(typing and quarantine then happen per column in `datacentric.sources.ingest`); ragged CSV rows go to the
 invalid-row handler and are reported with their line; a JSON lines file with a malformed line or
 mixed types per key is parsed line by line.
 """
@@ -72,7 +72,7 @@ def _parse_csv(
                 return ParsedUnit(pa.table({}))
             _raise_if_not_text(data, encoding, source=source, origin=origin, error=message)
             # A value that does not convert to its column's type: read that column as text; typing
-            # and quarantine then find the rows, per column, in `datacentric.ingest`.
+            # and quarantine then find the rows, per column, in `datacentric.sources.ingest`.
             match = re.search(r"In CSV column #(\d+)", message)
             if "conversion error" not in message or match is None:
                 raise SourceError(source, origin, f"unreadable CSV ({message})") from None

@@ -25,12 +25,12 @@ class DataRepositoryHook(BaseHook):
         return self.get_repository()
 
     def get_repository(self) -> Any:
-        from datacentric.repository import DataRepository
+        from datacentric.repository.store import DataRepository
 
         return DataRepository(self.settings.repository).init()
 
     def get_versioner(self) -> Any:
-        from datacentric.versioning import Versioner
+        from datacentric.versioning.versioner import Versioner
 
         return Versioner(self.settings.repository, remote=self.settings.dvc_remote)
 

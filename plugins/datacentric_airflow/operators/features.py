@@ -36,8 +36,8 @@ class FeastApplyOperator(BaseOperator):
         self.online_store_conn_id = online_store_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric import features
-        from datacentric.manifest import load_manifest
+        from datacentric.features import feast_repo as features
+        from datacentric.manifest.model import load_manifest
 
         hook = DataRepositoryHook()
         feast = FeastHook(self.online_store_conn_id)
@@ -63,7 +63,7 @@ class FeastMaterializeOperator(BaseOperator):
 
     The window of each feature view is the data interval reaching back the manifest's
     `features.materialization.overlap_hours` for late rows; after skipped runs it reaches back to the
-    last materialized end, and the first time back one ttl (datacentric.features.materialization_window).
+    last materialized end, and the first time back one ttl (datacentric.features.feast_repo.materialization_window).
     A manual run without a data interval materializes up to its run_after. `start` (and `end`) give
     an explicit window instead, e.g. from the DAG's Params.
 
@@ -94,8 +94,8 @@ class FeastMaterializeOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from datetime import timedelta
 
-        from datacentric import features
-        from datacentric.manifest import load_manifest
+        from datacentric.features import feast_repo as features
+        from datacentric.manifest.model import load_manifest
 
         info = run_info(context)
         spec = load_manifest(self.manifest).spec.features
@@ -148,8 +148,8 @@ class FeastFreshnessCheckOperator(BaseOperator):
         self.online_store_conn_id = online_store_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric import features
-        from datacentric.manifest import load_manifest
+        from datacentric.features import feast_repo as features
+        from datacentric.manifest.model import load_manifest
 
         spec = load_manifest(self.manifest).spec.features
         if spec is None:
@@ -174,7 +174,7 @@ class TrainingSetOperator(BaseOperator):
     """Build the point-in-time training set of the label task: every consolidated label joined with
     the features of its entities as of the item's event time, written to the training-sets zone with
     its recipe (inputs and their hashes), so the data state snapshotted next can rebuild it exactly
-    (datacentric.training.rebuild_training_set).
+    (datacentric.features.training.rebuild_training_set).
 
     :param manifest: path of the manifest YAML (templated)
     :param online_store_conn_id: Airflow connection of a Redis online store (default: see the module)
@@ -189,8 +189,8 @@ class TrainingSetOperator(BaseOperator):
         self.online_store_conn_id = online_store_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric.manifest import load_manifest
-        from datacentric.training import export_training_set
+        from datacentric.features.training import export_training_set
+        from datacentric.manifest.model import load_manifest
 
         info = run_info(context)
         hook = DataRepositoryHook()

@@ -46,9 +46,9 @@ class IngestSourceOperator(BaseOperator):
         self.window_end = window_end
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric.ingest import ingest_source
-        from datacentric.manifest import load_manifest
+        from datacentric.manifest.model import load_manifest
         from datacentric.sources import Window
+        from datacentric.sources.ingest import ingest_source
 
         info = run_info(context)
         start = _when(self.window_start, "window_start") or info.interval_start

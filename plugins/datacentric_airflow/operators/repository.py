@@ -39,7 +39,7 @@ class RecoverRepositoryOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from pathlib import Path
 
-        from datacentric.recovery import recover
+        from datacentric.repository.recovery import recover
 
         hook = DataRepositoryHook()
         dest = Path(self.dest) if self.dest.strip() else \
@@ -76,7 +76,7 @@ class DiffRepositoryOperator(BaseOperator):
         self.source = source
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric.recovery import diff, format_diff
+        from datacentric.repository.recovery import diff, format_diff
 
         report = diff(DataRepositoryHook().get_repository(), self.before, self.after or "now",
                       source=self.source.strip() or None)
@@ -113,9 +113,9 @@ class RenderCatalogOperator(BaseOperator):
     def execute(self, context: Any) -> str:
         from pathlib import Path
 
-        from datacentric.catalog import render_catalog
-        from datacentric.manifest import load_manifest
-        from datacentric.repository import write_atomic
+        from datacentric.manifest.model import load_manifest
+        from datacentric.repository.catalog import render_catalog
+        from datacentric.repository.store import write_atomic
 
         hook = DataRepositoryHook()
         loaded = load_manifest(self.manifest)
@@ -126,7 +126,7 @@ class RenderCatalogOperator(BaseOperator):
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage inputs and outputs of this task (see datacentric_airflow.lineage)."""
-        from datacentric.manifest import load_manifest
+        from datacentric.manifest.model import load_manifest
 
         from datacentric_airflow.lineage import paths_lineage, repository_root
 

@@ -27,7 +27,7 @@ def data_docs_url(path: str | None, *, gx_root: Path | str, base_url: str = "") 
     """
     if not path:
         return ""
-    from datacentric.validation import docs_root
+    from datacentric.validation.suite import docs_root
 
     root = docs_root(gx_root).resolve()
     try:
@@ -79,8 +79,8 @@ class ValidateSourceOperator(BaseOperator):
         self.build_docs = build_docs
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric.gate import validate_stage
-        from datacentric.manifest import load_manifest
+        from datacentric.manifest.model import load_manifest
+        from datacentric.validation.gate import validate_stage
 
         hook = DataRepositoryHook()
         loaded = load_manifest(self.manifest)
@@ -128,8 +128,8 @@ class RelationshipCheckOperator(BaseOperator):
         self.manifest = manifest
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        from datacentric.gate import check_relationships, relationship_failures
-        from datacentric.manifest import load_manifest
+        from datacentric.manifest.model import load_manifest
+        from datacentric.validation.gate import check_relationships, relationship_failures
 
         report = check_relationships(load_manifest(self.manifest), DataRepositoryHook().get_repository(),
                                      run_id=run_info(context).run_id)

@@ -34,7 +34,7 @@ def dvc_remote_config(aws_conn_id: str | None) -> dict[str, str] | None:
 
 
 def _versioner(remote_conn_id: str | None) -> Any:
-    from datacentric.versioning import Versioner
+    from datacentric.versioning.versioner import Versioner
 
     settings = DataRepositoryHook().settings
     return Versioner(settings.repository, remote=settings.dvc_remote, remote_config=dvc_remote_config(remote_conn_id))
@@ -68,9 +68,9 @@ class SnapshotOperator(BaseOperator):
         self.remote_conn_id = remote_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric.manifest import load_manifest
+        from datacentric.manifest.model import load_manifest
         from datacentric.settings import PROJECT_ROOT
-        from datacentric.versioning import code_revision, definitions_sha256, sha256_file, tag_name
+        from datacentric.versioning.versioner import code_revision, definitions_sha256, sha256_file, tag_name
 
         info = run_info(context)
         loaded = load_manifest(self.manifest)

@@ -8,11 +8,11 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datacentric.catalog import freshness, join_graph_svg, render_catalog
 from datacentric.cli import main
-from datacentric.ingest import ingest_source
-from datacentric.manifest import load_manifest, parse_manifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import load_manifest, parse_manifest
+from datacentric.repository.catalog import freshness, join_graph_svg, render_catalog
+from datacentric.repository.store import DataRepository
+from datacentric.sources.ingest import ingest_source
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -12,8 +12,8 @@ import pytest
 from datacentric.errors import LabelingError
 from datacentric.labeling.rounds import NO_ANSWER, check_votes, consolidate_round
 from datacentric.labeling.simulated import SimulatedWorkforce
-from datacentric.manifest import parse_manifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import parse_manifest
+from datacentric.repository.store import DataRepository
 
 CLASSES = ["neg", "neu", "pos"]
 WHEN = datetime(2026, 10, 31, tzinfo=UTC)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from datacentric.errors import LabelingError
-from datacentric.labeling.dawid_skene import DawidSkene
-from datacentric.labeling.majority_vote import MajorityVote
+from datacentric.labeling.aggregation.dawid_skene import DawidSkene
+from datacentric.labeling.aggregation.majority_vote import MajorityVote
 from datacentric.labeling.simulated import SimulatedWorkforce
 
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from datacentric.drift import (
+from datacentric.manifest.model import FileSource
+from datacentric.validation.drift import (
     compare,
     detect_drift,
     logical_type,
@@ -15,7 +16,6 @@ from datacentric.drift import (
     read_schema_document,
     schema_document,
 )
-from datacentric.manifest import FileSource
 
 
 def spec(columns: dict, policy: str = "fail") -> FileSource:

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
-from datacentric import features as F
 from datacentric.errors import FeatureStoreError
-from datacentric.manifest import parse_manifest
-from datacentric.repository import DataRepository
+from datacentric.features import feast_repo as F
+from datacentric.manifest.model import parse_manifest
+from datacentric.repository.store import DataRepository
 
 MANIFEST = """
 version: 1
@@ -196,7 +196,7 @@ def test_render_is_deterministic_and_loads_in_feast(world, monkeypatch):
     assert config.project == "mini"
     assert config.provider == "local"
     assert config.registry.path == "data/registry.db"
-    assert config.online_store.type == "datacentric.online_stores.sqlite.SqliteOnlineStore"
+    assert config.online_store.type == "datacentric.features.online_stores.sqlite.SqliteOnlineStore"
     assert config.online_store.path == "data/online.db"
     assert config.offline_store.type == "file"
     assert config.entity_key_serialization_version == 3
@@ -221,10 +221,10 @@ def test_render_is_deterministic_and_loads_in_feast(world, monkeypatch):
 
 def test_online_store_configs():
     assert F.online_store_config("sqlite") == {
-        "type": "datacentric.online_stores.sqlite.SqliteOnlineStore", "path": "data/online.db"}
+        "type": "datacentric.features.online_stores.sqlite.SqliteOnlineStore", "path": "data/online.db"}
     assert F.online_store_config("sqlite", fast=False) == {"type": "sqlite", "path": "data/online.db"}
     assert F.online_store_config("redis://cache:6379/1") == {
-        "type": "datacentric.online_stores.redis.RedisOnlineStore", "connection_string": "cache:6379,db=1"}
+        "type": "datacentric.features.online_stores.redis.RedisOnlineStore", "connection_string": "cache:6379,db=1"}
     assert F.online_store_config("redis://cache:6379/1", fast=False)["type"] == "redis"
     assert F.redis_connection_string("redis://127.0.0.1:6379/15") == "127.0.0.1:6379,db=15"
     assert F.redis_connection_string("redis://cache") == "cache:6379,db=0"
@@ -505,7 +505,7 @@ def test_materialize_interrupted_then_retried_and_rerun(world, tmp_path, monkeyp
     and running the same window again changes nothing."""
     import sqlite3
 
-    from datacentric.online_stores.sqlite import SqliteOnlineStore
+    from datacentric.features.online_stores.sqlite import SqliteOnlineStore
     from feast import FeatureStore
 
     rows = world["rows"]
@@ -543,7 +543,7 @@ def test_materialize_through_another_online_store_uses_feasts_path(world, tmp_pa
     keys = [*range(1, 10), 404]
     repo = _fresh_repo(world, tmp_path / "fr")
     config = repo / "feature_store.yaml"
-    config.write_text(config.read_text().replace("type: datacentric.online_stores.sqlite.SqliteOnlineStore",
+    config.write_text(config.read_text().replace("type: datacentric.features.online_stores.sqlite.SqliteOnlineStore",
                                                  "type: sqlite"))
     info = F.materialize(repo, T0.to_pydatetime(), T2.to_pydatetime())[VIEW]
     assert info["rows"] == len(rows[rows[TS] < T2].drop_duplicates([KEY, TS]))

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from datacentric.errors import ManifestError
-from datacentric.gate import check_relationships, relationship_failures, validate_stage
-from datacentric.ingest import ingest_source
-from datacentric.manifest import load_manifest
-from datacentric.repository import DataRepository, sha256_file
+from datacentric.manifest.model import load_manifest
+from datacentric.repository.store import DataRepository, sha256_file
+from datacentric.sources.ingest import ingest_source
+from datacentric.validation.gate import check_relationships, relationship_failures, validate_stage
 
 MANIFEST = """\
 name: shop

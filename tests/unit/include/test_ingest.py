@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from datacentric.errors import SourceError
-from datacentric.ingest import ingest_source
-from datacentric.manifest import parse_manifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import parse_manifest
+from datacentric.repository.store import DataRepository
+from datacentric.sources.ingest import ingest_source
 
 MANIFEST = """\
 name: t

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from datacentric.errors import LabelingError
-from datacentric.labeling.majority_vote import MajorityVote
+from datacentric.labeling.aggregation.majority_vote import MajorityVote
 from datacentric.labeling.rounds import check_votes, consolidate_round, job_name_for, run_round, select_items
 from datacentric.labeling.simulated import SimulatedWorkforce
-from datacentric.manifest import parse_manifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import parse_manifest
+from datacentric.repository.store import DataRepository
 
 CLASSES = ["neg", "neu", "pos"]
 

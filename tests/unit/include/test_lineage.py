@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from datacentric.cli import main
 from datacentric.errors import RepositoryError
-from datacentric.lineage import Input, Lineage
-from datacentric.repository import DataRepository, sha256_file
-from datacentric.versioning import Versioner
+from datacentric.repository.store import DataRepository, sha256_file
+from datacentric.versioning.lineage import Input, Lineage
+from datacentric.versioning.versioner import Versioner
 
 
 @dataclass

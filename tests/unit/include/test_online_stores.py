@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from datacentric.online_stores import SQLITE_STORE
-from datacentric.online_stores import encoding as E
+from datacentric.features.online_stores import SQLITE_STORE
+from datacentric.features.online_stores import encoding as E
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from datacentric.cli import main
 from datacentric.errors import RepositoryError
-from datacentric.recovery import diff, history, recover, resolve_point
-from datacentric.repository import DataRepository
+from datacentric.repository.recovery import diff, history, recover, resolve_point
+from datacentric.repository.store import DataRepository
 
 
 def _frame(ids: list[int]) -> pd.DataFrame:

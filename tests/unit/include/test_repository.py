@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from datacentric.errors import RepositoryError
-from datacentric.repository import DataRepository
+from datacentric.repository.store import DataRepository
 
 
 def test_publish_is_atomic_idempotent_and_logged(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_killed_writer_leaves_old_file(tmp_path: Path, monkeypatch: pytest.Monke
     def die(*args: object) -> None:
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr("datacentric.repository.os.replace", die)
+    monkeypatch.setattr("datacentric.repository.store.os.replace", die)
     with pytest.raises(KeyboardInterrupt):
         repo.publish_bytes("raw", "f.bin", b"new")
     assert (tmp_path / "raw" / "f.bin").read_bytes() == b"old"
@@ -128,7 +128,7 @@ def test_two_publishers_see_each_others_records(tmp_path: Path) -> None:
 
 
 def test_temporaries_of_dead_writers_are_swept(tmp_path: Path) -> None:
-    from datacentric.repository import _host
+    from datacentric.repository.store import _host
 
     repo = DataRepository(tmp_path).init()
     folder = tmp_path / "raw" / "s"

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from datacentric.errors import SourceError
-from datacentric.manifest import parse_manifest
+from datacentric.manifest.model import parse_manifest
 from datacentric.sources import READERS, Window, reader_for
 from datacentric.sources.base import date_in_name, date_pattern, partitions, safe_unit_name
 from datacentric.sources.sql import bind_time
@@ -66,7 +66,7 @@ def test_time_bounds_take_the_column_s_own_kind() -> None:
 
 
 def test_every_manifest_type_has_a_reader() -> None:
-    from datacentric.manifest import SOURCE_TYPES
+    from datacentric.manifest.model import SOURCE_TYPES
 
     assert set(READERS) == set(SOURCE_TYPES)
     spec = parse_manifest("""

@@ -16,11 +16,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from datacentric.errors import SourceError
-from datacentric.ingest import ingest_source
-from datacentric.manifest import parse_manifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import parse_manifest
+from datacentric.repository.store import DataRepository
 from datacentric.sources import Window
-from datacentric.state import source_state
+from datacentric.sources.ingest import ingest_source
+from datacentric.sources.state import source_state
 
 Reply = tuple[int, dict[str, str], Any]  # status, headers, body (JSON-able, or bytes as they are)
 

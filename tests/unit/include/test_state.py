@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from datacentric import state as state_file
-from datacentric.ingest import ingest_source
-from datacentric.manifest import load_manifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import load_manifest
+from datacentric.repository.store import DataRepository
+from datacentric.sources import state as state_file
+from datacentric.sources.ingest import ingest_source
 
 MANIFEST = """\
 name: shop

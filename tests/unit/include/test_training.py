@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from datacentric import features as F
 from datacentric.errors import FeatureStoreError
-from datacentric.manifest import load_manifest
-from datacentric.repository import DataRepository
-from datacentric.training import export_training_set, label_entities, rebuild_training_set
-from datacentric.versioning import Versioner
+from datacentric.features import feast_repo as F
+from datacentric.features.training import export_training_set, label_entities, rebuild_training_set
+from datacentric.manifest.model import load_manifest
+from datacentric.repository.store import DataRepository
+from datacentric.versioning.versioner import Versioner
 
 MANIFEST = """
 version: 1

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from datacentric.errors import ManifestError, ValidationGateError
-from datacentric.manifest import FileSource
-from datacentric.validation import (
+from datacentric.manifest.model import FileSource
+from datacentric.validation.suite import (
     REASONS_COLUMN,
     ValidationResult,
     build_suite,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from datacentric import versioning
 from datacentric.errors import RepositoryError
-from datacentric.repository import DataRepository
-from datacentric.versioning import Versioner, tag_name, verify_tree
+from datacentric.repository.store import DataRepository
+from datacentric.versioning import versioner as versioning
+from datacentric.versioning.versioner import Versioner, tag_name, verify_tree
 
 PROJECT = Path(__file__).resolve().parents[3]
 
@@ -383,7 +383,7 @@ _CHILD = textwrap.dedent("""
     import os, signal, sys, time
     from pathlib import Path
     sys.path[:0] = [{include!r}]
-    from datacentric import versioning
+    from datacentric.versioning import versioner as versioning
     root, tag, where = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     if where.startswith("store:"):
         limit, calls = int(where.split(":")[1]), []

@@ -206,7 +206,7 @@ def context() -> dict[str, Any]:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A manifest and a data repository with validated items to label."""
-    from datacentric.repository import DataRepository
+    from datacentric.repository.store import DataRepository
 
     monkeypatch.setenv("DATACENTRIC_REPOSITORY", str(tmp_path / "repo"))
     repo = DataRepository(tmp_path / "repo").init()

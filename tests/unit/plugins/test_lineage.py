@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from datacentric.repository import DataRepository, sha256_file
+from datacentric.repository.store import DataRepository, sha256_file
 from datacentric.settings import BUNDLED_MANIFEST
-from datacentric.versioning import Versioner
+from datacentric.versioning.versioner import Versioner
 from openlineage.client.serde import Serde
 
 MANIFEST = str(BUNDLED_MANIFEST)

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from datacentric.repository import DataRepository
+from datacentric.repository.store import DataRepository
 from datacentric_airflow.operators.ingest import IngestSourceOperator
 from datacentric_airflow.operators.repository import (
     DiffRepositoryOperator,

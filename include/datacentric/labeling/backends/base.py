@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 
 from datacentric.errors import LabelingError
-from datacentric.manifest import LABELING_BACKENDS, LabelTask
+from datacentric.manifest.model import LABELING_BACKENDS, LabelTask
 
 VOTE_COLUMNS = ["task", "worker", "label"]
 REJECTED_COLUMNS = ["task", "worker", "label", "reason", "origin"]

@@ -36,8 +36,8 @@ from datacentric.labeling.backends.base import (
     LabelingBackend,
     LabelingJobFailed,
 )
-from datacentric.manifest import GroundTruthBackend as GroundTruthConfig
-from datacentric.manifest import LabelTask
+from datacentric.manifest.model import GroundTruthBackend as GroundTruthConfig
+from datacentric.manifest.model import LabelTask
 
 # DescribeLabelingJob's LabelingJobStatus values, by what they mean for a waiting round.
 INTERMEDIATE_STATES = ("Initializing", "InProgress", "Stopping")

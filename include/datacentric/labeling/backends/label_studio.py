@@ -21,7 +21,7 @@ import pandas as pd
 
 from datacentric.errors import LabelingError
 from datacentric.labeling.backends.base import CollectedVotes, JobHandle, JobStatus, LabelingBackend
-from datacentric.manifest import LabelTask
+from datacentric.manifest.model import LabelTask
 
 TEXT_NAME = "text"  # the labeling config's <Text name>, and the task data key holding the text
 CHOICE_NAME = "label"  # the <Choices name>: the from_name of every result

@@ -3,7 +3,7 @@
 `feature_store.yaml` names them like any Feast plug-in:
 
     online_store:
-      type: datacentric.online_stores.sqlite.SqliteOnlineStore    # or ...redis.RedisOnlineStore
+      type: datacentric.features.online_stores.sqlite.SqliteOnlineStore    # or ...redis.RedisOnlineStore
       path: data/online.db
 
 They subclass Feast's own SQLite and Redis stores and keep their table layout, key serialization and
@@ -17,7 +17,7 @@ cannot move the online store back in time.
 
 from __future__ import annotations
 
-SQLITE_STORE = "datacentric.online_stores.sqlite.SqliteOnlineStore"
-REDIS_STORE = "datacentric.online_stores.redis.RedisOnlineStore"
+SQLITE_STORE = "datacentric.features.online_stores.sqlite.SqliteOnlineStore"
+REDIS_STORE = "datacentric.features.online_stores.redis.RedisOnlineStore"
 
 __all__ = ["REDIS_STORE", "SQLITE_STORE"]

@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 from datacentric.errors import RepositoryError
-from datacentric.repository import DataRepository
+from datacentric.repository.store import DataRepository
 
 HEADER = (
     "# What each ingestion run learned per source (watermarks, row counts, schema, last snapshot).\n"

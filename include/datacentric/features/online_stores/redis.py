@@ -18,7 +18,7 @@ to Feast's pipelined path.
 Configuration (feature_store.yaml), Feast's Redis settings plus:
 
     online_store:
-      type: datacentric.online_stores.redis.RedisOnlineStore
+      type: datacentric.features.online_stores.redis.RedisOnlineStore
       connection_string: "localhost:6379,db=0"
       entities_per_call: 500
 """
@@ -41,8 +41,8 @@ from feast.repo_config import RepoConfig
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import Field
 
-from datacentric.online_stores import REDIS_STORE, encoding
-from datacentric.online_stores._arrow import feature_columns, record_batch, to_protos
+from datacentric.features.online_stores import REDIS_STORE, encoding
+from datacentric.features.online_stores._arrow import feature_columns, record_batch, to_protos
 
 # Entities encoded at a time: bounds the Python objects alive at once.
 WRITE_SLICE = 10_000
@@ -104,7 +104,7 @@ return written
 class RedisOnlineStoreConfig(feast_redis.RedisOnlineStoreConfig):
     """Feast's Redis store settings plus how many entities one script call writes."""
 
-    type: Literal["datacentric.online_stores.redis.RedisOnlineStore"] = REDIS_STORE  # type: ignore[assignment]
+    type: Literal["datacentric.features.online_stores.redis.RedisOnlineStore"] = REDIS_STORE  # type: ignore[assignment]
     entities_per_call: int = Field(default=500, ge=1)
 
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from datacentric.manifest import LoadedManifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import LoadedManifest
+from datacentric.repository.store import DataRepository
 
 RELATIONSHIPS_REPORT = ("reports", "validation/relationships.json")
 
@@ -28,7 +28,7 @@ _ROW_GAP = 36
 
 def render_catalog(loaded: LoadedManifest, repo: DataRepository | None = None, *, now: datetime | None = None) -> str:
     """The catalog page of a manifest, with the state of `repo` if given."""
-    from datacentric.state import read_state
+    from datacentric.sources.state import read_state
 
     now = now or datetime.now(UTC)
     spec = loaded.spec

@@ -7,7 +7,7 @@ offline feature tables) and of the result. Both are snapshotted with the rest of
 a data state id pins the training set together with everything needed to build it again.
 
 `rebuild_training_set` does that: it restores a data state into a workspace
-(`datacentric.versioning.Versioner.restore`), checks the recorded inputs against the restored files,
+(`datacentric.versioning.versioner.Versioner.restore`), checks the recorded inputs against the restored files,
 recomputes the feature tables and the point-in-time join from the restored zones with the recorded
 manifest, and compares the rebuilt bytes with the recorded and the restored training set.
 """
@@ -23,8 +23,8 @@ from typing import Any
 import pandas as pd
 
 from datacentric.errors import FeatureStoreError
-from datacentric.manifest import LoadedManifest, parse_manifest
-from datacentric.repository import DataRepository, frame_to_parquet_bytes, sha256_file
+from datacentric.manifest.model import LoadedManifest, parse_manifest
+from datacentric.repository.store import DataRepository, frame_to_parquet_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def build_training_frame(
     loaded: LoadedManifest, repo: DataRepository, feature_repo: Path
 ) -> tuple[pd.DataFrame, list[str]]:
     """The training set of the label task (sorted by item) and its feature references."""
-    from datacentric.features import training_set
+    from datacentric.features.feast_repo import training_set
 
     entity_df, refs = label_entities(loaded, repo)
     frame = training_set(feature_repo, entity_df, refs)
@@ -151,8 +151,8 @@ def rebuild_training_set(
     identical (all three equal), frames_equal, feature_tables (view -> rebuilt table matches) and
     rebuilt_path. Raises FeatureStoreError if the state holds no such training set or its inputs differ.
     """
-    from datacentric import features as F
-    from datacentric.versioning import Versioner
+    from datacentric.features import feast_repo as F
+    from datacentric.versioning.versioner import Versioner
 
     workspace = Path(workspace)
     restored_root = workspace / "repository"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from datacentric.errors import RepositoryError
-from datacentric.repository import CHANGELOG, ZONES
+from datacentric.repository.store import CHANGELOG, ZONES
 
 # The operator of the bundled DAGs that runs each stage, for records whose provenance names no operator.
 STAGE_OPERATORS = {
@@ -110,7 +110,7 @@ class Lineage:
     def of_repository(cls, root: Path | str, *, state: str | None = None) -> Lineage:
         """The lineage of the repository's working copy, or, with `state` (id, tag, commit, date),
         as it was at that data state."""
-        from datacentric.versioning import Versioner
+        from datacentric.versioning.versioner import Versioner
 
         root = Path(root)
         versioner = Versioner(root)

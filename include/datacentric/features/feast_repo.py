@@ -8,7 +8,7 @@ The manifest's `features` block is the only place features are defined. From it 
 2. renders a plain Feast repository (`feature_store.yaml` + `definitions.py`) that the `feast` command
    line works on as is (`feast apply`, `feast materialize`, `feast ui`);
 3. applies it; materializes time windows into the online store (SQLite or Redis, served by
-   `datacentric.online_stores`) a chunk at a time, so memory stays bounded however large the window;
+   `datacentric.features.online_stores`) a chunk at a time, so memory stays bounded however large the window;
    plans each run's window from its data interval (`materialization_window`);
 4. checks the online store's freshness against the offline tables (`check_freshness`), reads online
    features, and builds point-in-time correct training sets.
@@ -37,8 +37,8 @@ import pandas as pd
 import yaml
 
 from datacentric.errors import DataCentricError, FeatureStoreError
-from datacentric.manifest import Features, Manifest
-from datacentric.repository import DataRepository, Published, write_atomic
+from datacentric.manifest.model import Features, Manifest
+from datacentric.repository.store import DataRepository, Published, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ def render_feature_repo(manifest: Manifest, feature_repo: Path, repository_root:
     `redis://[:${PASSWORD_VAR}@]host[:port][/db]` (`rediss://` for TLS). A password may only be given
     as an environment variable reference, which Feast expands when it reads the file: secrets never
     land in the generated files. Both are served by the project's online stores
-    (`datacentric.online_stores`), which keep Feast's layout and add a fast write path. The offline
+    (`datacentric.features.online_stores`), which keep Feast's layout and add a fast write path. The offline
     store is the manifest's `features.offline_store` (file or duckdb). Files are written atomically
     and only when their text changes, so rendering twice leaves identical files. Returns the folder.
     """
@@ -239,7 +239,7 @@ def render_feature_repo(manifest: Manifest, feature_repo: Path, repository_root:
     feature_repo = Path(feature_repo)
     config = feature_store_config(features.project, online_store, features.offline_store)
     yaml_text = (
-        f"# Generated from manifest {manifest.name!r} by datacentric.features.render_feature_repo.\n"
+        f"# Generated from manifest {manifest.name!r} by datacentric.features.feast_repo.render_feature_repo.\n"
         "# Do not edit: it is rewritten on every run. Change the manifest or the settings instead.\n"
         + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
     )
@@ -271,7 +271,7 @@ def online_store_config(online_store: str, *, fast: bool = True) -> dict[str, An
     `fast` selects the project's stores (Feast's layout, a columnar newest-wins write path); without it
     Feast's stock stores, which read the same data.
     """
-    from datacentric.online_stores import REDIS_STORE, SQLITE_STORE
+    from datacentric.features.online_stores import REDIS_STORE, SQLITE_STORE
 
     value = online_store.strip()
     if value == "sqlite":
@@ -326,7 +326,7 @@ def render_definitions(manifest: Manifest, repo: DataRepository) -> str:
     lines = [
         f'"""Feast definitions generated from manifest {manifest.name!r} (project {features.project!r}).',
         "",
-        "Do not edit: datacentric.features.render_feature_repo rewrites this file on every run.",
+        "Do not edit: datacentric.features.feast_repo.render_feature_repo rewrites this file on every run.",
         "Change the manifest's `features` block instead.",
         '"""',
         "",
@@ -360,7 +360,7 @@ def render_definitions(manifest: Manifest, repo: DataRepository) -> str:
             ")",
             "",
         ]
-    lines.append("# Offline tables (written by datacentric.features.export_feature_tables) and feature views")
+    lines.append("# Offline tables (written by export_feature_tables) and feature views")
     for name, view in features.feature_views.items():
         source = manifest.sources[view.source]
         key = features.entities[view.entity].join_key

@@ -12,7 +12,7 @@ Writes differ in two ways:
 Configuration (feature_store.yaml):
 
     online_store:
-      type: datacentric.online_stores.sqlite.SqliteOnlineStore
+      type: datacentric.features.online_stores.sqlite.SqliteOnlineStore
       path: data/online.db        # relative to the feature repository
       journal_mode: wal           # or delete
       synchronous: normal         # off, normal or full
@@ -44,8 +44,8 @@ from feast.repo_config import RepoConfig
 from feast.utils import to_naive_utc
 from pydantic import Field
 
-from datacentric.online_stores import SQLITE_STORE, encoding
-from datacentric.online_stores._arrow import feature_columns, record_batch, to_protos
+from datacentric.features.online_stores import SQLITE_STORE, encoding
+from datacentric.features.online_stores._arrow import feature_columns, record_batch, to_protos
 
 # Entities encoded and handed to executemany at a time: bounds the Python objects alive at once.
 WRITE_SLICE = 10_000
@@ -55,7 +55,7 @@ COLUMNS = ("entity_key", "feature_name", "value", "value_text", "event_ts", "cre
 class SqliteOnlineStoreConfig(feast_sqlite.SqliteOnlineStoreConfig):
     """Feast's SQLite store settings plus the writing connection's pragmas."""
 
-    type: Literal["datacentric.online_stores.sqlite.SqliteOnlineStore"] = SQLITE_STORE  # type: ignore[assignment]
+    type: Literal["datacentric.features.online_stores.sqlite.SqliteOnlineStore"] = SQLITE_STORE  # type: ignore[assignment]
     journal_mode: Literal["wal", "delete"] = "wal"
     synchronous: Literal["off", "normal", "full"] = "normal"
     cache_mb: int = Field(default=64, ge=1)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from datacentric.errors import RepositoryError
-from datacentric.versioning import REMOTE_NAME, Versioner, state_time
+from datacentric.versioning.versioner import REMOTE_NAME, Versioner, state_time
 
 log = logging.getLogger(__name__)
 

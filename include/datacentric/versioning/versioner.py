@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from datacentric.errors import RepositoryError
-from datacentric.repository import CHANGELOG, ZONES, sha256_file, write_atomic
+from datacentric.repository.store import CHANGELOG, ZONES, sha256_file, write_atomic
 
 log = logging.getLogger(__name__)
 

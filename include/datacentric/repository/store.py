@@ -19,7 +19,7 @@ identical bytes again is a no-op: re-running a stage changes nothing and logs no
 
 Before the rename, the new file is hard-linked into `.objects/` under its sha256. The link costs no
 space while the file is current; when the file is later replaced or removed, its old content stays
-reachable there, which is what point-in-time recovery (`datacentric.recovery`) reads. `.objects/`
+reachable there, which is what point-in-time recovery (`datacentric.repository.recovery`) reads. `.objects/`
 is local to the repository and ignored by git; the DVC snapshots are the copy that leaves the machine.
 """
 

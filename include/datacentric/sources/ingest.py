@@ -27,11 +27,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datacentric import state as state_file
 from datacentric.errors import RepositoryError, SourceError
-from datacentric.manifest import Column, LoadedManifest
-from datacentric.repository import DataRepository
+from datacentric.manifest.model import Column, LoadedManifest
+from datacentric.repository.store import DataRepository
 from datacentric.sources import EVERYTHING, Window, reader_for
+from datacentric.sources import state as state_file
 
 ARROW_TYPES = {
     "int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_(),
@@ -276,7 +276,7 @@ def ingest_source(
     """Ingest every unit of source `name` in `window` not ingested before into `repo`'s raw zone.
 
     Without a window everything new is taken. Afterwards the source's entry in the state file says
-    what the run learned (see `datacentric.state`); it is rewritten only when something changed.
+    what the run learned (see `datacentric.sources.state`); it is rewritten only when something changed.
     """
     spec = loaded.spec.sources.get(name)
     if spec is None:

@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from datacentric.errors import RepositoryError
-from datacentric.repository import CHANGELOG, ChangeRecord, DataRepository
+from datacentric.repository.store import CHANGELOG, ChangeRecord, DataRepository
 
 RECOVERY_RECORD = "RECOVERY.json"
 

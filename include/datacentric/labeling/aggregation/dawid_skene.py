@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from datacentric.labeling.majority_vote import EncodedVotes, _accuracies, _errors_frame, confusion_matrices
+from datacentric.labeling.aggregation.majority_vote import EncodedVotes, _accuracies, _errors_frame, confusion_matrices
 
 
 @dataclass

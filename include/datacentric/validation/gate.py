@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 
 from datacentric.errors import ManifestError
-from datacentric.manifest import LoadedManifest
-from datacentric.repository import DataRepository, Published, sha256_file
+from datacentric.manifest.model import LoadedManifest
+from datacentric.repository.store import DataRepository, Published, sha256_file
 
 # Fields of a validation summary that differ between two runs over the same data; they stay out of
 # the copy kept in the repository, so re-validating unchanged data changes nothing there.
@@ -70,8 +70,8 @@ def validate_stage(
     and Data Docs live under `gx_root`; the run-independent summary and the accepted schema are
     published to the repository's reports zone, with lineage to the raw files they judged.
     """
-    from datacentric.drift import detect_drift, schema_document
-    from datacentric.validation import load_expectations, suite_fingerprint, validate_source
+    from datacentric.validation.drift import detect_drift, schema_document
+    from datacentric.validation.suite import load_expectations, suite_fingerprint, validate_source
 
     spec = loaded.spec.sources.get(name)
     if spec is None:
@@ -126,7 +126,7 @@ def validate_stage(
 
 
 def _accepted_schema(repo: DataRepository, name: str) -> dict[str, dict[str, Any]] | None:
-    from datacentric.drift import read_schema_document
+    from datacentric.validation.drift import read_schema_document
 
     path = repo.path("reports", schema_path(name))
     if not path.exists():
