@@ -63,7 +63,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_json_schema_matches_published_copy() -> None:
-    published = Path(__file__).resolve().parents[3] / "include" / "manifests" / "manifest.schema.json"
+    published = Path(__file__).resolve().parents[4] / "include" / "manifests" / "manifest.schema.json"
     assert json.loads(published.read_text()) == manifest_json_schema(), (
         "include/manifests/manifest.schema.json is stale: regenerate with "
         "`python -m datacentric schema --out include/manifests/manifest.schema.json`"

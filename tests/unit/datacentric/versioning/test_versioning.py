@@ -19,7 +19,7 @@ from datacentric.repository.store import DataRepository
 from datacentric.versioning import versioner as versioning
 from datacentric.versioning.versioner import Versioner, tag_name, verify_tree
 
-PROJECT = Path(__file__).resolve().parents[3]
+PROJECT = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture
