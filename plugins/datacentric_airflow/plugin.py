@@ -22,8 +22,8 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-from datacentric_airflow.operators.labeling import REPORTS_URL_PREFIX, LabelQualityReportLink
-from datacentric_airflow.operators.validation import DATA_DOCS_URL_PREFIX, DataDocsLink
+from datacentric_airflow.links.labeling import REPORTS_URL_PREFIX, LabelQualityReportLink
+from datacentric_airflow.links.validation import DATA_DOCS_URL_PREFIX, DataDocsLink
 
 
 def _folder_app(title: str, folder_of: Callable[[], Path], index: str = "index.html") -> Any:

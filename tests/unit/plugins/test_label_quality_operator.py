@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from datacentric_airflow.operators.labeling import LabelQualityOperator, LabelQualityReportLink
+from datacentric_airflow.links.labeling import LabelQualityReportLink
+from datacentric_airflow.operators.labeling import LabelQualityOperator
 
 MANIFEST = """\
 name: t

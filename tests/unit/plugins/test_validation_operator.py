@@ -22,15 +22,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from datacentric.manifest.model import load_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.sources.ingest import ingest_source
-from datacentric_airflow.operators.validation import (
-    DATA_DOCS_URL_PREFIX,
-    XCOM_DATA_DOCS,
-    XCOM_SUMMARY,
-    DataDocsLink,
-    RelationshipCheckOperator,
-    ValidateSourceOperator,
-    data_docs_url,
-)
+from datacentric_airflow.links.validation import DATA_DOCS_URL_PREFIX, XCOM_DATA_DOCS, DataDocsLink, data_docs_url
+from datacentric_airflow.operators.validation import XCOM_SUMMARY, RelationshipCheckOperator, ValidateSourceOperator
 
 MANIFEST = """\
 name: shop
@@ -272,7 +265,7 @@ def test_the_api_server_serves_label_quality_reports_to_signed_in_users_only(
 ) -> None:
     from airflow.api_fastapi.app import create_app, get_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from datacentric_airflow.operators.labeling import REPORTS_URL_PREFIX, report_url
+    from datacentric_airflow.links.labeling import REPORTS_URL_PREFIX, report_url
     from fastapi.testclient import TestClient
 
     repository = tmp_path / "repository"
