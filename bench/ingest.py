@@ -1,16 +1,26 @@
-"""Ingestion throughput against raw Arrow, and the cost of an incremental run against a full one.
+"""Ingestion throughput against raw Arrow and against DuckDB, and the cost of an incremental run.
 
 A multi-file source of about --size-mb megabytes (CSV and Parquet, generated into a temporary folder)
-is ingested by the project (`ingest_source`: parse, type by the manifest, quarantine, Parquet, sha256,
-atomic publish with fsync, change log, state file) and, in the same process, by a raw baseline: pyarrow
-reads each file and writes it back as Parquet, nothing else. Each is run twice, alternating, and the
-faster run of each counts. Then 1% new files (by bytes) are added: the incremental run ingests only
-them; the full run ingests the grown source into an empty repository.
+is ingested, in the same process, by:
+
+- the project (`ingest_source`: parse, type by the manifest, quarantine, Parquet, sha256, atomic
+  publish with fsync, change log, state file);
+- a raw baseline: pyarrow reads each file and writes it back as Parquet, nothing else;
+- DuckDB, the stock tool a user would pick instead: one `COPY (SELECT ... FROM read_csv(...) /
+  read_parquet(...)) TO ... (FORMAT PARQUET)` per file, typed to the manifest's schema (the same
+  column types, rows with a null in a non-nullable column left out), with DuckDB's defaults
+  (all cores).
+
+Each is run twice, alternating, and the faster run of each counts. Before its time counts, the
+DuckDB output is checked against the project's: the same rows (every column, compared as a
+multiset by DuckDB) and the same column types. Then 1% new files (by bytes) are added: the
+incremental run ingests only them; the full run ingests the grown source into an empty repository.
 
     .venv/bin/python bench/ingest.py                 # ~1 GB; --size-mb 100 for a quick look
 
 The last line is JSON: {"benchmark": "ingest", "ratio_vs_raw": project throughput / raw throughput,
-"incremental_fraction": incremental run time / full run time, "peak_rss_mb": ...}.
+"ratio_vs_duckdb": project throughput / DuckDB's, "incremental_fraction": incremental run time /
+full run time, "peak_rss_mb": ...}.
 """
 
 from __future__ import annotations
@@ -125,6 +135,82 @@ def raw_baseline(landing: Path, out: Path) -> float:
     return time.perf_counter() - began
 
 
+DUCKDB_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMPTZ"}
+
+
+def duckdb_query(relation: str, columns: dict) -> str:
+    """SELECT of `relation` typed to the manifest's columns, without rows null in a non-nullable column."""
+    select = ", ".join(f'CAST("{name}" AS {DUCKDB_TYPES[c.type]}) AS "{name}"' for name, c in columns.items())
+    required = " AND ".join(f'"{name}" IS NOT NULL' for name, c in columns.items() if not c.nullable)
+    return f"SELECT {select} FROM {relation}" + (f" WHERE {required}" if required else "")
+
+
+def quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def duckdb_baseline(landing: Path, out: Path) -> float:
+    """DuckDB with its defaults: one COPY ... TO ... (FORMAT PARQUET) per file, typed by the manifest."""
+    import duckdb
+
+    spec = parse_manifest(MANIFEST).spec
+    csv_columns = spec.sources["clicks_csv"].columns
+    parquet_columns = spec.sources["clicks_parquet"].columns
+    csv_types = "{" + ", ".join(f"'{name}': '{DUCKDB_TYPES[c.type]}'" for name, c in csv_columns.items()) + "}"
+    (out / "clicks_csv").mkdir(parents=True)
+    (out / "clicks_parquet").mkdir(parents=True)
+    con = duckdb.connect()
+    try:
+        began = time.perf_counter()
+        for path in sorted((landing / "csv").glob("*.csv")):
+            relation = f"read_csv({quoted(path)}, header = true, columns = {csv_types})"
+            target = out / "clicks_csv" / f"{path.stem}.parquet"
+            con.execute(f"COPY ({duckdb_query(relation, csv_columns)}) TO {quoted(target)} (FORMAT PARQUET)")
+        for path in sorted((landing / "parquet").glob("*.parquet")):
+            relation = f"read_parquet({quoted(path)})"
+            target = out / "clicks_parquet" / f"{path.stem}.parquet"
+            con.execute(f"COPY ({duckdb_query(relation, parquet_columns)}) TO {quoted(target)} (FORMAT PARQUET)")
+        return time.perf_counter() - began
+    finally:
+        con.close()
+
+
+def check_same_rows(repo_root: Path, duckdb_out: Path) -> int:
+    """Fail unless the project's raw zone and DuckDB's output hold the same rows with the same types.
+
+    Rows are compared as multisets over every column (EXCEPT ALL both ways); timestamps as instants
+    (the project keeps nanoseconds, DuckDB microseconds; the generated times are whole seconds).
+    Returns the number of rows.
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for source in ("clicks_csv", "clicks_parquet"):
+            ours = pq.read_schema(next((repo_root / "raw" / source).glob("*.parquet")))
+            theirs = pq.read_schema(next((duckdb_out / source).glob("*.parquet")))
+            for field in ours:
+                other = theirs.field(field.name)
+                same = (field.type == other.type or pa.types.is_timestamp(field.type)
+                        and pa.types.is_timestamp(other.type) and field.type.tz == other.type.tz)
+                if not same:
+                    raise SystemExit(f"{source}.{field.name}: project {field.type}, DuckDB {other.type}")
+            if ours.names != theirs.names:
+                raise SystemExit(f"{source}: project columns {ours.names}, DuckDB {theirs.names}")
+        names = ", ".join(f'"{n}"' for n in ours.names)
+        project_rows = f"SELECT {names} FROM read_parquet({quoted(repo_root / 'raw' / '*' / '*.parquet')})"
+        duckdb_rows = f"SELECT {names} FROM read_parquet({quoted(duckdb_out / '*' / '*.parquet')})"
+        counts = [con.execute(f"SELECT count(*) FROM ({q})").fetchone()[0] for q in (project_rows, duckdb_rows)]
+        extra = con.execute(f"SELECT count(*) FROM ({project_rows} EXCEPT ALL {duckdb_rows})").fetchone()[0]
+        missing = con.execute(f"SELECT count(*) FROM ({duckdb_rows} EXCEPT ALL {project_rows})").fetchone()[0]
+        if counts[0] != counts[1] or extra or missing:
+            raise SystemExit(f"DuckDB and the project differ: {counts[0]} vs {counts[1]} rows, {extra} rows only in "
+                             f"the project's output, {missing} only in DuckDB's")
+        return counts[0]
+    finally:
+        con.close()
+
+
 def project(landing: Path, repo_root: Path, run_id: str) -> tuple[float, dict[str, int]]:
     loaded = parse_manifest(MANIFEST)
     repo = DataRepository(repo_root).init()
@@ -150,23 +236,31 @@ def main() -> None:
         print(f"source: {files} files, {size / 2**20:.0f} MB (CSV {CSV_SHARE:.0%} of bytes, Parquet the rest), "
               f"generated in {time.perf_counter() - began:.1f}s in {work}", flush=True)
 
-        raw_times, project_times = [], []
+        raw_times, duckdb_times, project_times = [], [], []
         for attempt in (1, 2):
             gc.collect()
             raw_times.append(raw_baseline(landing, work / f"raw-{attempt}"))
             shutil.rmtree(work / f"raw-{attempt}")
             gc.collect()
+            duckdb_times.append(duckdb_baseline(landing, work / f"duckdb-{attempt}"))
+            gc.collect()
             seconds, counts = project(landing, work / f"repo-{attempt}", f"full-{attempt}")
             project_times.append(seconds)
             assert counts["rows_in"] == counts["rows_published"] + counts["rows_quarantined"], counts
-            print(f"attempt {attempt}: raw {raw_times[-1]:.2f}s, project {seconds:.2f}s "
-                  f"({counts['rows_in']} rows, {counts['units_ingested']} units)", flush=True)
+            print(f"attempt {attempt}: raw {raw_times[-1]:.2f}s, DuckDB {duckdb_times[-1]:.2f}s, "
+                  f"project {seconds:.2f}s ({counts['rows_in']} rows, {counts['units_ingested']} units)", flush=True)
             if attempt == 1:
                 shutil.rmtree(work / f"repo-{attempt}")
-        raw, full_first = min(raw_times), min(project_times)
-        ratio = raw / full_first
-        print(f"throughput: raw {size / 2**20 / raw:.0f} MB/s, project {size / 2**20 / full_first:.0f} MB/s, "
-              f"ratio {ratio:.2f}", flush=True)
+                shutil.rmtree(work / f"duckdb-{attempt}")
+        same = check_same_rows(work / "repo-2", work / "duckdb-2")
+        assert same == counts["rows_published"], (same, counts)
+        print(f"check: DuckDB and the project wrote the same {same} rows with the same column types", flush=True)
+        shutil.rmtree(work / "duckdb-2")
+        raw, duck, full_first = min(raw_times), min(duckdb_times), min(project_times)
+        ratio, ratio_duckdb = raw / full_first, duck / full_first
+        print(f"throughput: raw {size / 2**20 / raw:.0f} MB/s, DuckDB {size / 2**20 / duck:.0f} MB/s, "
+              f"project {size / 2**20 / full_first:.0f} MB/s; ratio vs raw {ratio:.2f}, vs DuckDB {ratio_duckdb:.2f}",
+              flush=True)
 
         # 1% new data, by bytes: one new file per format of 1% of that format's bytes.
         csv_bytes = sum(p.stat().st_size for p in (landing / "csv").glob("*.csv"))
@@ -185,10 +279,12 @@ def main() -> None:
               f"{inc_counts['units_skipped']} units skipped; full of the same source {full:.2f}s; "
               f"fraction {fraction:.3f}", flush=True)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"seconds: raw {raw:.3f}, project {full_first:.3f}, incremental {incremental:.3f}, full {full:.3f}; "
+        print(f"seconds: raw {raw:.3f}, DuckDB {duck:.3f}, project {full_first:.3f}, "
+              f"incremental {incremental:.3f}, full {full:.3f}; "
               f"source {size / 2**20:.1f} MB in {files} files")
         print(json.dumps({"benchmark": "ingest", "ratio_vs_raw": round(ratio, 3),
-                          "incremental_fraction": round(fraction, 4), "peak_rss_mb": round(peak, 1)}))
+                          "ratio_vs_duckdb": round(ratio_duckdb, 3), "incremental_fraction": round(fraction, 4),
+                          "peak_rss_mb": round(peak, 1)}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
