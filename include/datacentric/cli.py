@@ -1,28 +1,7 @@
 """Command line of the domain library: `python -m datacentric <command>`.
 
-    samples [--landing DIR]            write the bundled demo's sample data (deterministic)
-    schema [--out FILE]                the manifest's JSON schema, for editor completion
-    check MANIFEST                     validate a manifest; errors name line and field
-    states                             the tagged data states of the repository
-    restore REF DEST                   restore a data state (id, tag, commit, date or latest) into DEST,
-                                       verifying every hash
-    lineage of PATH [--sha256 S] [--state REF] [--depth N] [--json]
-                                       what produced a repository file, down to its sources
-    lineage dependents URI|PATH [--sha256 S] [--state REF] [--all] [--json]
-                                       every file made from a source object or file (version)
-    retention [--keep-last N] [--keep-days D] [--keep REF ...] [--apply] [--no-remote]
-                                       expire data states by a policy and collect unreferenced DVC objects
-    summary [--manifest FILE]          where each result of the last run is
-    ingest [--manifest FILE] [--source NAME] [--start T] [--end T]
-                                       ingest sources into the repository, outside Airflow
-    history [--source NAME]            the runs that changed the repository (points to recover or diff)
-    recover POINT DEST [--source NAME] the repository (or one source) as of POINT, into the new folder DEST
-    diff FROM [TO] [--source NAME]     files and rows added and removed per source between two points
-    catalog [--manifest FILE] [--out FILE]
-                                       the manifest as an HTML catalog with its join graph
-
-A POINT is an ISO time (2026-10-31T12:00:00Z; a date alone is the end of that day), run:<run id>,
-before:<run id>, now or empty.
+`python -m datacentric --help` lists the commands; docs/reference/cli.md is generated from
+`build_parser()`.
 """
 
 from __future__ import annotations
@@ -36,11 +15,30 @@ from typing import Any
 from datacentric.errors import DataCentricError
 from datacentric.settings import BUNDLED_MANIFEST, Settings
 
+DESCRIPTION = (
+    "The data-centric library without Airflow: sample data, manifest check and JSON schema, ingestion, "
+    "catalog, data states and restore, lineage, retention, point-in-time recovery and diff, run summary."
+)
+POINT_HELP = (
+    "A POINT is an ISO time (2026-10-31T12:00:00Z; a date alone is the end of that day), run:<run id>, "
+    "before:<run id>, now or empty."
+)
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m datacentric", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return _COMMANDS[args.command](args, settings)
+    except DataCentricError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command (the docs' CLI reference is generated from it)."""
+    parser = argparse.ArgumentParser(prog="python -m datacentric", description=DESCRIPTION, epilog=POINT_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     p = sub.add_parser("samples", help="write the demo's sample data")
     p.add_argument("--landing", type=Path, default=None)
     p = sub.add_parser("schema", help="print the manifest JSON schema")
@@ -75,13 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--manifest", type=Path, default=BUNDLED_MANIFEST)
     p.add_argument("--out", type=Path, default=None, help="default: <var>/catalog/<manifest name>.html")
     _add_versioning_commands(sub)
-    args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    try:
-        return _COMMANDS[args.command](args, settings)
-    except DataCentricError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return parser
 
 
 def _samples(args: argparse.Namespace, settings: Settings) -> int:
