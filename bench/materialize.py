@@ -2,8 +2,8 @@
 
 1. An offline feature table of `--entities` entities (one row each) with ten features (six float, three
    int, one string), timestamps spread over 30 days, written the way the features stage writes it
-   (timestamp order, row groups of datacentric.features.feast_repo.ROW_GROUP_ROWS rows).
-2. For each store, in this process: the project's path (`datacentric.features.feast_repo.materialize` over the
+   (timestamp order, row groups of datacentric.features.tables.ROW_GROUP_ROWS rows).
+2. For each store, in this process: the project's path (`datacentric.features.materialize` over the
    whole span: read in chunks, latest row per entity, keys and values serialized, written) against a
    raw batched upsert of the same rows into the same store: right after the project writes a chunk,
    the same entity rows, serialized in Feast's format beforehand (untimed), go in with a plain
@@ -82,7 +82,7 @@ features:
 
 def write_table(path: Path, rows: int, seed: int) -> None:
     """One row per entity, in timestamp order, generated and written a row group at a time."""
-    from datacentric.features.feast_repo import ROW_GROUP_ROWS
+    from datacentric.features.tables import ROW_GROUP_ROWS
 
     rng = np.random.default_rng(seed)
     entities = rng.permutation(rows).astype(np.int64) + 1
@@ -112,7 +112,7 @@ def write_table(path: Path, rows: int, seed: int) -> None:
 
 
 def feature_repo(work: Path, name: str, online_store: str) -> Path:
-    from datacentric.features import feast_repo as F
+    from datacentric import features as F
     from datacentric.manifest.model import parse_manifest
 
     manifest = parse_manifest(MANIFEST).spec
@@ -208,7 +208,7 @@ class RawUpsert:
 
 def compare(kind: str, work: Path, online_store: str, table: Path, chunk_rows: int, client) -> dict:
     """Materialize the whole table with the project's path, the baseline interleaved chunk by chunk."""
-    from datacentric.features import feast_repo as F
+    from datacentric import features as F
     from datacentric.features.online_stores.redis import RedisOnlineStore
     from datacentric.features.online_stores.sqlite import SqliteOnlineStore
 
@@ -254,7 +254,7 @@ def sample_keys(table: Path, n: int, suffix: bytes = b"") -> list[bytes]:
 def memory_child(repo: str, chunk_rows: int) -> None:
     import resource
 
-    from datacentric.features import feast_repo as F
+    from datacentric import features as F
 
     info = F.materialize(Path(repo), START, END + timedelta(seconds=1), chunk_rows=chunk_rows)[VIEW]
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

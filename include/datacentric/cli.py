@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate a manifest")
     p.add_argument("manifest", type=Path)
     sub.add_parser("states", help="list tagged data states")
+    p = sub.add_parser("snapshot", help="snapshot the repository as a stage of a DAG for one interval")
+    p.add_argument("--manifest", type=Path, default=BUNDLED_MANIFEST)
+    p.add_argument("--dag-id", required=True, help="the DAG whose stage this is (the tag's first part)")
+    p.add_argument("--stage", required=True, help="the stage just finished, e.g. validated")
+    p.add_argument("--interval", required=True, help="the interval key, e.g. 20261031T000000Z")
     p = sub.add_parser("restore", help="restore a data state into a folder")
     p.add_argument("ref")
     p.add_argument("dest", type=Path)
@@ -108,15 +113,26 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 def _states(args: argparse.Namespace, settings: Settings) -> int:
     from datacentric.versioning.versioner import Versioner
 
-    for state in Versioner(settings.repository).states():
+    for state in Versioner.from_settings(settings).states():
         print(f"{state['data_state_id']}  {state['date']}  {state['tag']}")
+    return 0
+
+
+def _snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    from datacentric.manifest import load_manifest
+    from datacentric.versioning import Versioner, snapshot_stage
+
+    snap = snapshot_stage(load_manifest(args.manifest), args.stage, dag_id=args.dag_id, interval_key=args.interval,
+                          versioner=Versioner.from_settings(settings))
+    print(json.dumps({"data_state_id": snap.data_state_id, "tag": snap.tag, "commit": snap.commit,
+                      "reproduction": snap.reproduction.get("status")}))
     return 0
 
 
 def _restore(args: argparse.Namespace, settings: Settings) -> int:
     from datacentric.versioning.versioner import Versioner
 
-    result = Versioner(settings.repository, remote=settings.dvc_remote).restore(args.ref, args.dest)
+    result = Versioner.from_settings(settings).restore(args.ref, args.dest)
     print(f"restored {result['data_state_id']} ({result['tag']}) into {args.dest}; "
           f"{result['files_verified']} files verified against their hashes")
     return 0
@@ -136,9 +152,10 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from datacentric.repository.store import DataRepository
     from datacentric.sources import Window
     from datacentric.sources.ingest import ingest_source
+    from datacentric.times import parse_instant
 
     def when(text: str | None) -> datetime | None:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+        return parse_instant(text, "--start/--end")
 
     loaded = load_manifest(args.manifest)
     repo = DataRepository(settings.repository).init()
@@ -192,9 +209,10 @@ def _diff(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _catalog(args: argparse.Namespace, settings: Settings) -> int:
+    from datacentric.atomic import write_atomic
     from datacentric.manifest.model import load_manifest
     from datacentric.repository.catalog import render_catalog
-    from datacentric.repository.store import DataRepository, write_atomic
+    from datacentric.repository.store import DataRepository
 
     loaded = load_manifest(args.manifest)
     repo = DataRepository(settings.repository) if settings.repository.exists() else None
@@ -252,7 +270,7 @@ def _retention(args: argparse.Namespace, settings: Settings) -> int:
     from datacentric.versioning.versioner import Versioner
 
     policy = RetentionPolicy(keep_last=args.keep_last, keep_days=args.keep_days, keep=tuple(args.keep))
-    report = collect(Versioner(settings.repository, remote=settings.dvc_remote), policy, apply=args.apply,
+    report = collect(Versioner.from_settings(settings), policy, apply=args.apply,
                      remote=not args.no_remote)
     verb = "deleted" if report.applied else "would be deleted (dry run; --apply deletes)"
     print(f"{len(report.expired)} data state(s) expire, {report.states_kept} kept; "
@@ -265,6 +283,7 @@ def _retention(args: argparse.Namespace, settings: Settings) -> int:
 
 
 _COMMANDS = {
+    "snapshot": _snapshot,
     "lineage": _lineage,
     "retention": _retention,
     "samples": _samples,

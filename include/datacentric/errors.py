@@ -7,8 +7,25 @@ class DataCentricError(Exception):
     """Base class of every error this library raises on purpose."""
 
 
-class ManifestError(DataCentricError):
+class InputError(DataCentricError):
+    """Bad input that running again cannot fix (a manifest, a Param, a missing definition, data that
+    fails its gate): the Airflow operators fail such a task at once, without retrying."""
+
+
+class ManifestError(InputError):
     """The manifest is missing, not YAML, or breaks its schema; the message names line and field."""
+
+
+class MissingDefinitionError(ManifestError):
+    """The manifest lacks what a stage needs: a label task, a features block, a named source."""
+
+
+class ParamError(InputError, ValueError):
+    """An operator argument or a DAG Param has a value the stage cannot use; the message names it."""
+
+
+class TimeFormatError(ParamError):
+    """A date or time given by a person (a Param, an option, a restore target) is not ISO 8601."""
 
 
 class SourceError(DataCentricError):
@@ -21,7 +38,7 @@ class SourceError(DataCentricError):
         self.problem = problem
 
 
-class ValidationGateError(DataCentricError):
+class ValidationGateError(InputError):
     """A source failed its validation gate; downstream stages must not run on it."""
 
 

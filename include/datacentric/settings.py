@@ -25,6 +25,8 @@ class Settings:
     online_store: str
     lineage_file: Path
     gx_root: Path
+    dvc_cache_types: str = "reflink,hardlink,copy"
+    dvc_remote_endpoint: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,4 +42,8 @@ class Settings:
             lineage_file=Path(os.environ.get("DATACENTRIC_LINEAGE_FILE", var_dir / "lineage" / "events.jsonl")),
             # Great Expectations' working context: suites, per-run results and Data Docs (HTML).
             gx_root=Path(os.environ.get("DATACENTRIC_GX_ROOT", var_dir / "gx")),
+            # DVC cache link types, best first (comma-separated): reflink, hardlink, copy.
+            dvc_cache_types=os.environ.get("DATACENTRIC_DVC_CACHE_TYPE", "reflink,hardlink,copy"),
+            # endpointurl of an S3-compatible DVC remote (MinIO, moto, another cloud).
+            dvc_remote_endpoint=os.environ.get("DATACENTRIC_DVC_REMOTE_ENDPOINT") or None,
         )

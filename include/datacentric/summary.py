@@ -17,7 +17,7 @@ def run_summary(manifest_path: Path, settings: Settings) -> str:
     loaded = load_manifest(manifest_path)
     repo = DataRepository(settings.repository)
     out = [f"Data repository: {settings.repository}  (git + DVC; DVC remote {settings.dvc_remote})"]
-    states = Versioner(settings.repository).states()
+    states = Versioner.from_settings(settings).states()
     if states:
         last = states[-1]
         out.append(
@@ -54,7 +54,7 @@ def run_summary(manifest_path: Path, settings: Settings) -> str:
     if training:
         out.append(f"Training set: {training[-1]} ({len(pd.read_parquet(training[-1]))} rows)")
     if loaded.spec.features and settings.feature_repo.exists():
-        from datacentric.features.feast_repo import read_online
+        from datacentric.features import read_online
 
         spec = loaded.spec.features
         view_name, view = next(iter(spec.feature_views.items()))

@@ -202,7 +202,7 @@ def _unique(datasets: list[Any]) -> list[Any]:
 def code_facets() -> dict[str, Any]:
     """The project's code revision as a sourceCodeLocation job facet (computed once per process)."""
     from datacentric.settings import PROJECT_ROOT
-    from datacentric.versioning.versioner import code_revision
+    from datacentric.versioning.state_id import code_revision
     from openlineage.client.facet_v2 import source_code_location_job
 
     return {"sourceCodeLocation": source_code_location_job.SourceCodeLocationJobFacet(

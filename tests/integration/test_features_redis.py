@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 import redis
 import yaml
+from datacentric import features as F
 from datacentric.errors import FeatureStoreError
-from datacentric.features import feast_repo as F
 from datacentric.features.online_stores import REDIS_STORE
 from datacentric.manifest.model import parse_manifest
 from datacentric.repository.store import DataRepository

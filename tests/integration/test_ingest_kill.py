@@ -53,19 +53,19 @@ def stall(note):
     time.sleep(600)  # killed here
 
 if where == "data":
-    real = repository._write_temporary
+    real = repository.write_temporary
     def half_written(target, data):
         if "/raw/" in str(target):
             seen["n"] += 1
             if seen["n"] == 3:
-                tmp = target.with_name(f".{target.name}.{repository._host()}.{os.getpid()}.dead.tmp")
+                tmp = target.with_name(f".{target.name}.{repository.host_name()}.{os.getpid()}.dead.tmp")
                 with open(tmp, "wb") as handle:
                     handle.write(bytes(memoryview(data)[: len(data) // 2]))
                     handle.flush()
                     os.fsync(handle.fileno())
                 stall(str(tmp))
         return real(target, data)
-    repository._write_temporary = half_written
+    repository.write_temporary = half_written
 else:
     real_append = repository.DataRepository._append
     def torn(self, record):

@@ -129,7 +129,7 @@ def test_labels_and_training_set(pipeline_run) -> None:
 
 
 def test_online_features_equal_source_values(pipeline_run) -> None:
-    from datacentric.features.feast_repo import read_online
+    from datacentric.features import read_online
 
     settings, *_ = pipeline_run
     with sqlite3.connect(settings.landing_root / "catalog.db") as conn:

@@ -92,7 +92,7 @@ def test_retention_on_the_s3_remote_keeps_what_kept_tags_reference(tmp_path: Pat
 
 def test_remote_credentials_from_an_airflow_connection(tmp_path: Path, s3_endpoint: str, bucket: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from datacentric_airflow.operators.versioning import dvc_remote_config
+    from datacentric_airflow.hooks.repository import dvc_remote_config
 
     monkeypatch.setenv("AIRFLOW_CONN_DVC_S3", json.dumps({
         "conn_type": "aws", "login": "testing", "password": "testing",

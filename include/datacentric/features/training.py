@@ -14,7 +14,6 @@ manifest, and compares the rebuilt bytes with the recorded and the restored trai
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -23,8 +22,10 @@ from typing import Any
 import pandas as pd
 
 from datacentric.errors import FeatureStoreError
+from datacentric.hashing import sha256_bytes, sha256_file, sha256_text
 from datacentric.manifest.model import LoadedManifest, parse_manifest
-from datacentric.repository.store import DataRepository, frame_to_parquet_bytes, sha256_file
+from datacentric.parquet import frame_to_parquet_bytes
+from datacentric.repository.store import DataRepository
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def build_training_frame(
     loaded: LoadedManifest, repo: DataRepository, feature_repo: Path
 ) -> tuple[pd.DataFrame, list[str]]:
     """The training set of the label task (sorted by item) and its feature references."""
-    from datacentric.features.feast_repo import training_set
+    from datacentric.features import training_set
 
     entity_df, refs = label_entities(loaded, repo)
     frame = training_set(feature_repo, entity_df, refs)
@@ -109,7 +110,7 @@ def training_recipe(
         raise FeatureStoreError(
             f"{loaded.path}: cannot read the manifest to record it with the training set: {exc}"
         ) from exc
-    if hashlib.sha256(text.encode("utf-8")).hexdigest() != loaded.sha256:
+    if sha256_text(text) != loaded.sha256:
         raise FeatureStoreError(f"{loaded.path}: the manifest changed on disk while the training set was built")
     views = sorted({ref.partition(":")[0] for ref in refs})
     inputs: dict[str, str] = {}
@@ -151,7 +152,7 @@ def rebuild_training_set(
     identical (all three equal), frames_equal, feature_tables (view -> rebuilt table matches) and
     rebuilt_path. Raises FeatureStoreError if the state holds no such training set or its inputs differ.
     """
-    from datacentric.features import feast_repo as F
+    from datacentric import features as F
     from datacentric.versioning.versioner import Versioner
 
     workspace = Path(workspace)
@@ -179,7 +180,7 @@ def rebuild_training_set(
     for view in recipe["feature_views"]:
         source = loaded.spec.features.feature_views[view].source
         table, _ = F.build_feature_table(loaded.spec, view, repo.read_frame("validated", source))
-        rebuilt = hashlib.sha256(F.feature_table_bytes(table)).hexdigest()
+        rebuilt = sha256_bytes(F.feature_table_bytes(table))
         feature_tables[view] = rebuilt == recipe["inputs"].get(f"features/{view}/data.parquet")
 
     feature_repo = F.render_feature_repo(loaded.spec, workspace / "feature_repo", restored_root, "sqlite")
@@ -188,7 +189,7 @@ def rebuild_training_set(
     if refs != recipe["features"]:
         raise FeatureStoreError(f"{where}: the recorded manifest now yields features {refs}, not {recipe['features']}")
     data = frame_to_parquet_bytes(frame)
-    rebuilt_sha = hashlib.sha256(data).hexdigest()
+    rebuilt_sha = sha256_bytes(data)
     original = restored_root / recipe["training_set"]["path"]
     rebuilt_path = workspace / "rebuilt" / Path(recipe["training_set"]["path"]).relative_to(ZONE)
     rebuilt_path.parent.mkdir(parents=True, exist_ok=True)

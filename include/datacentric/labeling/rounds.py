@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from datacentric.errors import LabelingError
+from datacentric.errors import LabelingError, MissingDefinitionError
 from datacentric.labeling.aggregation.dawid_skene import DawidSkene
 from datacentric.labeling.aggregation.majority_vote import MajorityVote, confusion_matrices
 from datacentric.labeling.backends.base import LabelingBackend, LabelingJobFailed, get_backend
@@ -87,7 +87,7 @@ def job_name_for(task: str, interval_key: str) -> str:
 
 def _task_of(loaded: LoadedManifest) -> LabelTask:
     if loaded.spec.label_task is None:
-        raise LabelingError(f"{loaded.path}: the manifest has no label_task")
+        raise MissingDefinitionError(f"{loaded.path}: the manifest has no label_task")
     return loaded.spec.label_task
 
 

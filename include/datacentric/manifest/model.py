@@ -7,7 +7,6 @@ field path, and says what was expected.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from datacentric.errors import ManifestError
+from datacentric.hashing import sha256_text
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 ColumnType = Literal["int", "float", "str", "bool", "timestamp", "date"]
@@ -578,7 +578,7 @@ def parse_manifest(text: str, path: Path | str = "<manifest>") -> LoadedManifest
             field = ".".join(str(p) for p in loc) or "<top>"
             problems.append(f"{path}:{line or '?'}: {field}: {err['msg']}")
         raise ManifestError("invalid manifest:\n  " + "\n  ".join(problems)) from None
-    return LoadedManifest(path=path.resolve() if path.exists() else path, sha256=_sha256(text), spec=spec)
+    return LoadedManifest(path=path.resolve() if path.exists() else path, sha256=sha256_text(text), spec=spec)
 
 
 def load_manifest(path: str | Path) -> LoadedManifest:
@@ -590,10 +590,6 @@ def load_manifest(path: str | Path) -> LoadedManifest:
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return parse_manifest(text, path)
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def manifest_json_schema() -> dict[str, Any]:

@@ -29,12 +29,14 @@ import os
 import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from datacentric.errors import RepositoryError
+from datacentric.errors import RepositoryError, TimeFormatError
+from datacentric.hashing import sha256_file
 from datacentric.repository.store import CHANGELOG, ChangeRecord, DataRepository
+from datacentric.times import parse_instant
 
 RECOVERY_RECORD = "RECOVERY.json"
 
@@ -259,13 +261,11 @@ def _unknown_run(records: list[ChangeRecord], run: str) -> RepositoryError:
 
 
 def _parse_time(text: str) -> datetime | None:
+    """A point given as a date (its end) or a date-time; None when the text is neither (a run id)."""
     try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return parse_instant(text, "point", day_end=True)
+    except TimeFormatError:
         return None
-    if len(text.strip()) == 10:  # a date alone: the end of that day
-        when = datetime.combine(when.date(), time.max)
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _finished(dest: Path, repo: DataRepository, point: Point, source: str | None) -> dict[str, Any] | None:
@@ -289,7 +289,7 @@ def _content(repo: DataRepository, path: str, record: ChangeRecord) -> Path | No
     if obj.exists():
         return obj
     current = repo.root / path
-    if current.is_file() and _sha256(current) == record.sha256:
+    if current.is_file() and sha256_file(current) == record.sha256:
         return current
     return None
 
@@ -304,14 +304,6 @@ def _copy_verified(origin: Path, target: Path, sha256: str, path: str) -> None:
     if digest.hexdigest() != sha256:
         raise RepositoryError(f"{path}: recovered content has sha256 {digest.hexdigest()}, the change log says "
                               f"{sha256}; the object store is damaged")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _row_changes(repo: DataRepository, was: ChangeRecord, now: ChangeRecord) -> tuple[int, int] | None:

@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import io
 import json
 import logging
 import os
 import re
 import secrets
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -45,7 +42,10 @@ from typing import Any
 
 import pandas as pd
 
+from datacentric.atomic import fsync_dir, host_name, write_temporary
 from datacentric.errors import RepositoryError
+from datacentric.hashing import sha256_bytes, sha256_file
+from datacentric.parquet import frame_to_parquet_bytes, table_to_parquet_bytes
 
 log = logging.getLogger(__name__)
 
@@ -85,49 +85,6 @@ class _Index:
     offset: int = 0
     live: dict[str, ChangeRecord] = field(default_factory=dict)  # path -> its last add/replace
     origins: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # source -> origin -> marks
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
-def table_to_parquet_bytes(table: Any) -> Any:
-    """An Arrow table as Parquet, in an Arrow buffer (no copy into Python bytes).
-
-    Dictionary encoding is asked for only where a sample of the column repeats itself: on ids, prices
-    and times the writer would build a dictionary only to drop it, which doubles the time it takes.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, use_dictionary=_repetitive_columns(table) or False)
-    return sink.getvalue()
-
-
-def _repetitive_columns(table: Any, sample: int = 10_000) -> list[str]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    names = []
-    for field_ in table.schema:
-        t = field_.type
-        if pa.types.is_nested(t) or pa.types.is_boolean(t) or pa.types.is_null(t) or pa.types.is_dictionary(t):
-            continue
-        head = table.column(field_.name).slice(0, sample)
-        if len(head) and pc.count_distinct(head).as_py() <= len(head) // 2:
-            names.append(field_.name)
-    return names
 
 
 class DataRepository:
@@ -309,7 +266,7 @@ class DataRepository:
     def sweep_temporaries(self, *folders: Path) -> int:
         """Delete temporary files left by publishers on this machine that were killed. Returns how many."""
         removed = 0
-        host = _host()
+        host = host_name()
         for folder in folders:
             if not folder.exists():
                 continue
@@ -327,7 +284,7 @@ class DataRepository:
     def _publish(
         self, target: Path, data: Any, *, rows: int | None, run_id: str | None, provenance: dict[str, Any] | None
     ) -> Published:
-        sha = hashlib.sha256(data).hexdigest()
+        sha = sha256_bytes(data)
         relative = target.relative_to(self.root).as_posix()
         tmp = None
         try:
@@ -347,11 +304,11 @@ class DataRepository:
                         at=_now(), provenance=provenance or {},
                     ))
                     return Published(relative, sha, rows, changed=True)
-                tmp = _write_temporary(target, data)
+                tmp = write_temporary(target, data)
                 self._keep_object(tmp, sha)
                 os.replace(tmp, target)
                 tmp = None
-                _fsync_dir(target.parent)
+                fsync_dir(target.parent)
                 self._append(ChangeRecord(
                     op="replace" if previous else "add", path=relative, sha256=sha, previous_sha256=previous,
                     rows=rows, run_id=run_id, at=_now(), provenance=provenance or {},
@@ -376,7 +333,7 @@ class DataRepository:
             pass
         except OSError:
             # No hard links here (another file system, a restrictive mount): keep a copy instead.
-            tmp = obj.with_name(f".{obj.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            tmp = obj.with_name(f".{obj.name}.{host_name()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
             shutil.copyfile(path, tmp)
             os.replace(tmp, obj)
 
@@ -460,56 +417,6 @@ def _parse_log(data: bytes, log_path: Path, start: int) -> tuple[list[ChangeReco
             line = number_base + data[:consumed].count(b"\n")
             raise RepositoryError(f"{log_path}:{line}: unreadable change record: {exc}") from None
     return records, consumed
-
-
-def write_atomic(target: Path, data: bytes, *, mode: int | None = None, durable: bool = True) -> None:
-    """Make `target` hold `data`, whole or not at all: a temporary file beside it, then a rename.
-
-    The one atomic write of the project, for files outside the zones too (generated configuration,
-    DVC metadata, catalogs). `mode` sets the file's permissions before it becomes visible; `durable`
-    fsyncs the file and its folder (off only where many small files are written and a lost one is
-    rewritten by the retry, as in the DVC cache).
-    """
-    tmp = _write_temporary(target, data, durable=durable, mode=mode)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        _fsync_dir(target.parent)
-
-
-def _write_temporary(target: Path, data: Any, *, durable: bool = True, mode: int | None = None) -> Path:
-    """`data` in a hidden temporary file beside `target`, fsynced; its name says which process wrote it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return tmp
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 
 
 def _alive(pid: int) -> bool:

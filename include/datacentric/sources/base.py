@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from datacentric.errors import SourceError
+from datacentric.times import as_utc
 
 
 @dataclass(frozen=True)
@@ -205,25 +206,6 @@ def partitions(low: datetime, high: datetime, partition: str) -> list[tuple[str,
         out.append((partition_name(current, partition), max(current, low), min(following, high)))
         current = following
     return out
-
-
-def as_utc(when: datetime) -> datetime:
-    """Naive datetimes are taken as UTC, everywhere in the project."""
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A datetime from a state value, a database value or an ISO string (naive = UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return as_utc(value)
-    import pandas as pd
-
-    stamp = pd.Timestamp(value)
-    if pd.isna(stamp):
-        return None
-    return as_utc(stamp.to_pydatetime())
 
 
 def safe_unit_name(relative: str) -> str:

@@ -7,12 +7,12 @@ dated inside its window.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from datacentric.hashing import sha256_bytes
 from datacentric.sources.base import (
     EVERYTHING,
     ParsedUnit,
@@ -81,5 +81,5 @@ class FileReader(SourceReader):
         parsed = parse(data, loc.format, source=self.name, origin=str(path),
                        kinds={n: c.type for n, c in self.spec.columns.items()},
                        encoding=loc.encoding, delimiter=loc.delimiter)
-        parsed.fingerprint = hashlib.sha256(data).hexdigest()
+        parsed.fingerprint = sha256_bytes(data)
         return parsed

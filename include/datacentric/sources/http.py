@@ -18,13 +18,13 @@ without them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from datacentric.hashing import sha256_json
 from datacentric.sources.base import (
     EVERYTHING,
     ParsedUnit,
@@ -32,9 +32,9 @@ from datacentric.sources.base import (
     Unit,
     Window,
     floor_partition,
-    parse_time,
     partitions,
 )
+from datacentric.times import parse_time
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 
@@ -161,7 +161,7 @@ class HttpReader(SourceReader):
                 frame[name] = None  # a key absent from every record is null, as in JSON lines files
         if loc.window is None and not records and not bad:
             raise self.error(self.where(), "no records (empty source)")
-        fingerprint = hashlib.sha256(json.dumps([records, bad], sort_keys=True, default=str).encode()).hexdigest()
+        fingerprint = sha256_json([records, bad])
         cursor_after = unit.bounds[1].isoformat() if unit.bounds is not None else None
         return ParsedUnit(frame, bad, fingerprint=fingerprint, cursor=cursor_after)
 

@@ -8,11 +8,11 @@ An object's identity is its ETag: a run that finds nothing new downloads nothing
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from datacentric.hashing import sha256_bytes
 from datacentric.sources.base import (
     EVERYTHING,
     ParsedUnit,
@@ -82,5 +82,5 @@ class S3Reader(SourceReader):
         parsed = parse(body, loc.format, source=self.name, origin=unit.origin,
                        kinds={n: c.type for n, c in self.spec.columns.items()},
                        encoding=loc.encoding, delimiter=loc.delimiter)
-        parsed.fingerprint = hashlib.sha256(body).hexdigest()
+        parsed.fingerprint = sha256_bytes(body)
         return parsed

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from datacentric.hashing import sha256_text
 from datacentric.sources.base import (
     EVERYTHING,
     ParsedUnit,
@@ -30,10 +31,10 @@ from datacentric.sources.base import (
     Window,
     floor_partition,
     next_partition,
-    parse_time,
     partitions,
     safe_unit_name,
 )
+from datacentric.times import parse_time
 
 _TIME_KINDS = ("timestamp", "date")
 
@@ -256,7 +257,7 @@ def _label(value: Any) -> str:
     text = str(value)
     clean = re.sub(r"[^A-Za-z0-9._-]", "_", text)
     if clean != text or len(clean) > 60:
-        clean = f"{clean[:40]}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+        clean = f"{clean[:40]}-{sha256_text(text)[:12]}"
     return clean
 
 

@@ -34,13 +34,12 @@ snapshot after it has nothing new to commit.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import yaml
 
 from datacentric.errors import RepositoryError
+from datacentric.hashing import sha256_json
 from datacentric.repository.store import DataRepository
 
 HEADER = (
@@ -99,7 +98,7 @@ def render(state: dict[str, Any]) -> str:
 
 
 def schema_fingerprint(schema: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(sorted(schema.items())).encode()).hexdigest()
+    return sha256_json(sorted(schema.items()))
 
 
 def schema_changes(before: dict[str, str] | None, after: dict[str, str]) -> list[str]:

@@ -25,8 +25,9 @@ from typing import Any
 import pandas as pd
 
 from datacentric.errors import ManifestError
+from datacentric.hashing import sha256_file
 from datacentric.manifest.model import LoadedManifest
-from datacentric.repository.store import DataRepository, Published, sha256_file
+from datacentric.repository.store import DataRepository, Published
 
 # Fields of a validation summary that differ between two runs over the same data; they stay out of
 # the copy kept in the repository, so re-validating unchanged data changes nothing there.

@@ -55,7 +55,6 @@ import contextlib
 import copy
 import difflib
 import fcntl
-import hashlib
 import json
 import logging
 import math
@@ -72,6 +71,7 @@ import pandas as pd
 import yaml
 
 from datacentric.errors import ManifestError, ValidationGateError
+from datacentric.hashing import sha256_text
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -440,7 +440,7 @@ def suite_fingerprint(name: str, source: Any, expectations: Sequence[CustomExpec
     ]
     text = json.dumps({"source": name, "max_quarantine_fraction": float(source.max_quarantine_fraction),
                        "fail_on_duplicate_keys": _fail_on_duplicate_keys(source), "rules": rules}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_text(text)
 
 
 def _fail_on_duplicate_keys(source: Any) -> bool:

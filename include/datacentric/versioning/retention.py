@@ -21,7 +21,6 @@ import contextlib
 import fnmatch
 import json
 import logging
-import marshal
 import os
 import subprocess
 from collections.abc import Iterator
@@ -31,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from datacentric.errors import RepositoryError
-from datacentric.versioning.versioner import REMOTE_NAME, Versioner, state_time
+from datacentric.versioning.state_id import state_time
+from datacentric.versioning.versioner import REMOTE_NAME, Versioner
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def referenced_objects(versioner: Versioner, commits: list[str]) -> set[str]:
         if path.is_file():
             for md5 in _md5s_in(path.read_text(), path):
                 add(md5, str(path))
-    referenced.update(_index_objects(root))
+    referenced.update(versioner.indexed_objects())
     return referenced
 
 
@@ -201,23 +201,6 @@ def _md5s_in(text: str, where: Any) -> list[str]:
         outs.extend((stage or {}).get("outs") or [])
         outs.extend((stage or {}).get("deps") or [])
     return [str(out["md5"]) for out in outs if isinstance(out, dict) and out.get("md5")]
-
-
-def _index_objects(root: Path) -> set[str]:
-    """Objects the snapshot index believes are cached (files of the working copy since the last
-    snapshot): kept so that the next snapshot, which trusts the index, never names a deleted object."""
-    path = root / ".dvc" / "tmp" / "datacentric" / "index"
-    try:
-        index = marshal.loads(path.read_bytes())
-    except (FileNotFoundError, EOFError, ValueError, TypeError):
-        return set()
-    found: set[str] = set()
-    for zone in (index.get("zones") or {}).values():
-        if zone.get("content"):
-            found.add(zone["content"][0])
-        for record in (zone.get("dirs") or {}).values():
-            found.update(info[3] for info in marshal.loads(record[2]).values())
-    return found
 
 
 def _cache_objects(cache_dir: Path) -> list[tuple[str, Path]]:

@@ -46,12 +46,20 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from datetime import time as dtime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datacentric.errors import RepositoryError
-from datacentric.repository.store import CHANGELOG, ZONES, sha256_file, write_atomic
+from datacentric.atomic import write_atomic
+from datacentric.errors import RepositoryError, TimeFormatError
+from datacentric.hashing import sha256_json
+from datacentric.repository.store import CHANGELOG, ZONES
+from datacentric.times import parse_instant
+from datacentric.versioning.state_id import data_state_id, stage_pins, state_time, tag_name
+
+if TYPE_CHECKING:
+    from datacentric.manifest import LoadedManifest
+    from datacentric.repository import DataRepository
+    from datacentric.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -109,48 +117,8 @@ class ZoneContent:
     nfiles: int
 
 
-def tag_name(dag_id: str, stage: str, interval_key: str) -> str:
-    """A git tag for a stage of a run: <dag>/<stage>/<interval>, sanitised to git's ref rules."""
-    raw = f"{dag_id}/{stage}/{interval_key}"
-    clean = re.sub(r"\.\.+", ".", re.sub(r"[^A-Za-z0-9._/+-]", "-", raw))
-    # No component may start with "." or end with ".lock" or "." (git check-ref-format).
-    parts = [re.sub(r"(\.lock)+$", "", part.lstrip(".")).rstrip(".") for part in clean.split("/")]
-    return "/".join(part for part in parts if part)
-
-
-def code_revision(path: Path) -> str:
-    """The git revision of the code, with a -dirty suffix for uncommitted changes; 'unknown' outside git."""
-    try:
-        rev = _run(["git", "rev-parse", "HEAD"], cwd=path).strip()
-        dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path).strip()
-    except (RepositoryError, FileNotFoundError):
-        return "unknown"
-    return f"{rev}-dirty" if dirty else rev
-
-
-def state_time(state: dict[str, Any]) -> datetime:
-    """When a state was snapshotted (UTC); to the microsecond for states that record it."""
-    return datetime.fromisoformat(state["date"]).astimezone(UTC)
-
-
-def data_state_id(pins: dict[str, Any]) -> str:
-    """The id of a data state: a hash of its pins (canonical JSON), so equal pins give equal ids."""
-    digest = hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()
-    return f"ds-{digest[:16]}"
-
-
-def definitions_sha256(definitions: Any) -> str | None:
-    """The sha256 of a part of the manifest (e.g. its feature definitions) as canonical JSON; None if absent."""
-    if definitions is None:
-        return None
-    if hasattr(definitions, "model_dump"):
-        definitions = definitions.model_dump(mode="json", by_alias=True)
-    return hashlib.sha256(json.dumps(definitions, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def link_types_from_env() -> tuple[str, ...]:
-    """Cache link types from DATACENTRIC_DVC_CACHE_TYPE (comma-separated), default reflink,hardlink,copy."""
-    raw = os.environ.get("DATACENTRIC_DVC_CACHE_TYPE", ",".join(DEFAULT_LINK_TYPES))
+def parse_link_types(raw: str) -> tuple[str, ...]:
+    """Cache link types from a comma-separated list (DATACENTRIC_DVC_CACHE_TYPE), best first."""
     types = tuple(t.strip() for t in raw.split(",") if t.strip())
     unknown = [t for t in types if t not in ("reflink", "hardlink", "symlink", "copy")]
     if unknown or not types:
@@ -160,14 +128,13 @@ def link_types_from_env() -> tuple[str, ...]:
     return types
 
 
-def remote_config_from_env(remote: str | None) -> dict[str, str]:
-    """Options of an S3 remote from the environment: DATACENTRIC_DVC_REMOTE_ENDPOINT (endpointurl).
+def s3_remote_options(remote: str | None, endpoint: str | None) -> dict[str, str]:
+    """Options of an S3 remote: its endpoint (DATACENTRIC_DVC_REMOTE_ENDPOINT) as DVC's endpointurl.
 
     Credentials are left to dvc-s3's own lookup (AWS_* variables, profiles, instance roles) unless a
     caller passes them, in which case they go to DVC's local config only."""
     if not remote or not remote.startswith("s3://"):
         return {}
-    endpoint = os.environ.get("DATACENTRIC_DVC_REMOTE_ENDPOINT")
     return {"endpointurl": endpoint} if endpoint else {}
 
 
@@ -180,6 +147,8 @@ class Versioner:
         DVC's local config (.dvc/config.local, never committed)
     :param link_types: cache link types, best first (default: DATACENTRIC_DVC_CACHE_TYPE or
         reflink,hardlink,copy)
+
+    `Versioner.from_settings()` builds the one the deployment settings describe.
     """
 
     def __init__(
@@ -190,10 +159,28 @@ class Versioner:
         remote_config: dict[str, str] | None = None,
         link_types: Iterable[str] | None = None,
     ) -> None:
+        from datacentric.settings import Settings
+
+        settings = Settings.from_env()
         self.root = Path(root)
         self.remote = remote
-        self.remote_config = dict(remote_config) if remote_config is not None else remote_config_from_env(remote)
-        self.link_types = tuple(link_types) if link_types is not None else link_types_from_env()
+        self.remote_config = (dict(remote_config) if remote_config is not None
+                              else s3_remote_options(remote, settings.dvc_remote_endpoint))
+        self.link_types = tuple(link_types) if link_types is not None else parse_link_types(settings.dvc_cache_types)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, remote_config: dict[str, str] | None = None,
+                      ) -> Versioner:
+        """The versioner of the deployment: its repository, DVC remote and link types from `settings`
+        (default: the environment). `remote_config` adds remote options, e.g. credentials from a
+        connection, to the endpoint the settings name."""
+        from datacentric.settings import Settings
+
+        settings = settings or Settings.from_env()
+        config = s3_remote_options(settings.dvc_remote, settings.dvc_remote_endpoint)
+        config.update(remote_config or {})
+        return cls(settings.repository, remote=settings.dvc_remote, remote_config=config,
+                   link_types=parse_link_types(settings.dvc_cache_types))
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -220,7 +207,7 @@ class Versioner:
 
     def _configure_remote(self) -> None:
         """The remote's URL in the committed config; endpoint and credentials in the local one only."""
-        wanted = hashlib.sha256(json.dumps([self.remote, self.remote_config], sort_keys=True).encode()).hexdigest()
+        wanted = sha256_json([self.remote, self.remote_config])
         marker = self._state_dir() / "remote"
         if marker.exists() and marker.read_text() == wanted:
             return
@@ -235,6 +222,18 @@ class Versioner:
                 local.clear()
                 local.update(self.remote_config)
         _atomic_write_bytes(marker, wanted.encode())
+
+    def indexed_objects(self) -> set[str]:
+        """The cache objects the snapshot index believes are there (files of the working copy since
+        the last snapshot). The next snapshot trusts the index, so garbage collection keeps these."""
+        index = _load_index(self._state_dir() / "index", self)
+        found: set[str] = set()
+        for zone in (index.get("zones") or {}).values():
+            if zone.get("content"):
+                found.add(zone["content"][0])
+            for record in (zone.get("dirs") or {}).values():
+                found.update(info[3] for info in marshal.loads(record[2]).values())
+        return found
 
     def _state_dir(self) -> Path:
         path = self.root / ".dvc" / "tmp" / "datacentric"
@@ -980,15 +979,9 @@ def _parse_when(ref: str) -> datetime | None:
     if not re.match(r"^\d{4}-\d{2}-\d{2}", ref):
         return None
     try:
-        when = datetime.fromisoformat(ref)
-    except ValueError:
-        raise RepositoryError(f"{ref!r} looks like a date but is not ISO 8601 (e.g. 2026-10-31 or "
-                              "2026-10-31T12:00:00+00:00)") from None
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", ref):
-        when = datetime.combine(when.date(), dtime.max)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
+        return parse_instant(ref, "restore target", day_end=True)
+    except TimeFormatError as exc:
+        raise RepositoryError(f"{exc} (it looks like a date)") from None
 
 
 def _ensure_lines(path: Path, lines: list[str]) -> None:
@@ -1005,6 +998,34 @@ def _atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> N
     # Snapshot metadata and cache objects: many small files that a retried snapshot rewrites, so
     # atomic but not fsynced one by one.
     write_atomic(target, data, mode=mode, durable=False)
+
+
+def snapshot_stage(
+    loaded: LoadedManifest,
+    stage: str,
+    *,
+    dag_id: str,
+    interval_key: str,
+    run: dict[str, Any] | None = None,
+    versioner: Versioner | None = None,
+    repository: DataRepository | None = None,
+) -> Snapshot:
+    """Snapshot the repository after `stage` of `dag_id` for one interval, tagged
+    <dag>/<stage>/<interval>, with the pins `stage_pins` defines. The Airflow operator and the
+    command line both call this, so the same content gets the same data state id from either."""
+    from datacentric.repository import DataRepository
+    from datacentric.settings import PROJECT_ROOT, Settings
+
+    versioner = versioner or Versioner.from_settings()
+    repository = repository or DataRepository(Settings.from_env().repository).init()
+    run = dict(run or {})
+    label = f" (run {run['run_id']})" if run.get("run_id") else ""
+    return versioner.snapshot(
+        tag_name(dag_id, stage, interval_key),
+        message=f"{dag_id} {stage} for {interval_key}{label}",
+        pins=stage_pins(loaded, repository, PROJECT_ROOT),
+        run={"dag_id": dag_id, "stage": stage, **run},
+    )
 
 
 # -- verification ----------------------------------------------------------------------------
@@ -1048,7 +1069,4 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str:
     return proc.stdout
 
 
-__all__ = [
-    "Snapshot", "Versioner", "ZoneContent", "code_revision", "data_state_id", "sha256_file", "tag_name",
-    "verify_tree",
-]
+__all__ = ["Snapshot", "Versioner", "ZoneContent", "data_state_id", "snapshot_stage", "tag_name", "verify_tree"]

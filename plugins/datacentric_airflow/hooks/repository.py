@@ -29,10 +29,13 @@ class DataRepositoryHook(BaseHook):
 
         return DataRepository(self.settings.repository).init()
 
-    def get_versioner(self) -> Any:
-        from datacentric.versioning.versioner import Versioner
+    def get_versioner(self, remote_conn_id: str | None = None) -> Any:
+        """The deployment's versioner; an S3 DVC remote's endpoint and credentials come from the
+        Airflow AWS connection `remote_conn_id` when given, else from the environment."""
+        from datacentric.versioning import Versioner
 
-        return Versioner(self.settings.repository, remote=self.settings.dvc_remote)
+
+        return Versioner.from_settings(self.settings, remote_config=dvc_remote_config(remote_conn_id))
 
     def last_snapshot(self) -> str | None:
         """The id of the newest data state of the repository, or None before the first snapshot."""
@@ -104,3 +107,25 @@ def http_client_settings(conn: Any) -> dict[str, Any]:
             host = f"{conn.schema or 'https'}://{host}{port}"
         base_url = host
     return {"base_url": base_url, "headers": headers, "auth": auth}
+
+
+def dvc_remote_config(aws_conn_id: str | None) -> dict[str, str] | None:
+    """Endpoint, region and credentials of an S3 DVC remote from an Airflow AWS connection.
+
+    They are written to the data repository's DVC local config (.dvc/config.local, never committed)
+    and are never logged or returned to XCom. None: use the environment (DATACENTRIC_DVC_REMOTE_ENDPOINT,
+    AWS_* variables)."""
+    if not aws_conn_id:
+        return None
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3")
+    credentials = hook.get_credentials()
+    config = {"access_key_id": credentials.access_key, "secret_access_key": credentials.secret_key}
+    if credentials.token:
+        config["session_token"] = credentials.token
+    if hook.conn_config.endpoint_url:
+        config["endpointurl"] = hook.conn_config.endpoint_url
+    if hook.conn_region_name:
+        config["region"] = hook.conn_region_name
+    return config

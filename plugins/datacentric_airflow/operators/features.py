@@ -9,12 +9,12 @@ see datacentric_airflow.hooks.features).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
 from datacentric_airflow.context import run_info
+from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.features import FeastHook
 from datacentric_airflow.hooks.repository import DataRepositoryHook
 
@@ -35,21 +35,16 @@ class FeastApplyOperator(BaseOperator):
         self.manifest = manifest
         self.online_store_conn_id = online_store_conn_id
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric.features import feast_repo as features
-        from datacentric.manifest.model import load_manifest
+        from datacentric.features import apply_features
+        from datacentric.manifest import load_manifest
 
         hook = DataRepositoryHook()
         feast = FeastHook(self.online_store_conn_id)
         feast.prepare_environment()
-        loaded = load_manifest(self.manifest)
-        settings = hook.settings
-        tables = features.export_feature_tables(loaded.spec, hook.get_repository(), run_id=run_info(context).run_id)
-        features.render_feature_repo(loaded.spec, settings.feature_repo, settings.repository, feast.online_store())
-        names = features.apply(settings.feature_repo)
-        self.log.info("feature repository %s applied: %s", settings.feature_repo, ", ".join(names))
-        return {"feature_repo": str(settings.feature_repo), "objects": names,
-                "tables": {view: published.path for view, published in tables.items()}}
+        return apply_features(load_manifest(self.manifest), hook.get_repository(), hook.settings.feature_repo,
+                              feast.online_store(), run_id=run_info(context).run_id)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage inputs and outputs of this task (see datacentric_airflow.lineage)."""
@@ -63,7 +58,7 @@ class FeastMaterializeOperator(BaseOperator):
 
     The window of each feature view is the data interval reaching back the manifest's
     `features.materialization.overlap_hours` for late rows; after skipped runs it reaches back to the
-    last materialized end, and the first time back one ttl (datacentric.features.feast_repo.materialization_window).
+    last materialized end, and the first time back one ttl (datacentric.features.materialize.materialization_window).
     A manual run without a data interval materializes up to its run_after. `start` (and `end`) give
     an explicit window instead, e.g. from the DAG's Params.
 
@@ -91,27 +86,18 @@ class FeastMaterializeOperator(BaseOperator):
         self.end = end
         self.online_store_conn_id = online_store_conn_id
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
-        from datetime import timedelta
-
-        from datacentric.features import feast_repo as features
-        from datacentric.manifest.model import load_manifest
+        from datacentric.features import materialize_run
+        from datacentric.manifest import load_manifest
+        from datacentric.times import parse_instant
 
         info = run_info(context)
-        spec = load_manifest(self.manifest).spec.features
-        if spec is None:
-            raise ValueError(f"{self.manifest}: the manifest has no features")
         FeastHook(self.online_store_conn_id).prepare_environment()
         repo = DataRepositoryHook().settings.feature_repo
-        plan = spec.materialization
-        end = _when(self.end, "end") or info.interval_end
-        start = _when(self.start, "start")
-        if start is not None:
-            result = features.materialize(repo, start, end, chunk_rows=plan.chunk_rows)
-        else:
-            interval_start = info.interval_start if info.interval_start < end else end
-            result = features.materialize_interval(repo, interval_start, end, chunk_rows=plan.chunk_rows,
-                                                   overlap=timedelta(hours=plan.overlap_hours))
+        result = materialize_run(load_manifest(self.manifest), repo, info.interval_start,
+                                 parse_instant(self.end, "end") or info.interval_end,
+                                 start=parse_instant(self.start, "start"))
         for view, stats in result.items():
             self.log.info("materialized %s over [%s, %s): %d offline rows, %d entity rows written in %d chunks",
                           view, stats["start"], stats["end"], stats["rows"], stats["written"], stats["chunks"])
@@ -147,17 +133,17 @@ class FeastFreshnessCheckOperator(BaseOperator):
         self.sample = sample
         self.online_store_conn_id = online_store_conn_id
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric.features import feast_repo as features
-        from datacentric.manifest.model import load_manifest
+        from datacentric.features import check_freshness
+        from datacentric.features.tables import features_of
+        from datacentric.manifest import load_manifest
 
-        spec = load_manifest(self.manifest).spec.features
-        if spec is None:
-            raise ValueError(f"{self.manifest}: the manifest has no features")
+        spec = features_of(load_manifest(self.manifest).spec)
         FeastHook(self.online_store_conn_id).prepare_environment()
         repo = DataRepositoryHook().settings.feature_repo
         sample = self.sample if self.sample is not None else spec.materialization.freshness_sample
-        reports = features.check_freshness(repo, sample=sample, chunk_rows=spec.materialization.chunk_rows)
+        reports = check_freshness(repo, sample=sample, chunk_rows=spec.materialization.chunk_rows)
         for view, report in reports.items():
             self.log.info("%s is fresh: %d sampled entities match the offline rows before %s",
                           view, report["checked"], report["high_water"])
@@ -188,6 +174,7 @@ class TrainingSetOperator(BaseOperator):
         self.manifest = manifest
         self.online_store_conn_id = online_store_conn_id
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.features.training import export_training_set
         from datacentric.manifest.model import load_manifest
@@ -206,16 +193,3 @@ class TrainingSetOperator(BaseOperator):
         from datacentric_airflow.lineage import stage_lineage
 
         return stage_lineage(task_instance, stage="training_set")
-
-
-def _when(value: str | None, name: str) -> Any:
-    """An ISO timestamp argument; empty or "None" (an unset Param rendered) means not given."""
-    from datetime import datetime
-
-    if value is None or str(value).strip() in ("", "None", "null"):
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValueError(f"{name}: {value!r} is not an ISO timestamp such as 2026-10-31T00:00:00+00:00") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed

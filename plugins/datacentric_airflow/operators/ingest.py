@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
 from datacentric_airflow.context import run_info
+from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.repository import DataRepositoryHook
 
 
@@ -45,14 +45,16 @@ class IngestSourceOperator(BaseOperator):
         self.window_start = window_start
         self.window_end = window_end
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.manifest.model import load_manifest
         from datacentric.sources import Window
         from datacentric.sources.ingest import ingest_source
+        from datacentric.times import parse_instant
 
         info = run_info(context)
-        start = _when(self.window_start, "window_start") or info.interval_start
-        end = _when(self.window_end, "window_end") or info.interval_end
+        start = parse_instant(self.window_start, "window_start") or info.interval_start
+        end = parse_instant(self.window_end, "window_end") or info.interval_end
         window = Window.for_interval(start, end)
         hook = DataRepositoryHook()
         loaded = load_manifest(self.manifest)
@@ -83,13 +85,3 @@ class IngestSourceOperator(BaseOperator):
         from datacentric_airflow.lineage import stage_lineage
 
         return stage_lineage(task_instance, stage="ingest", source=self.source)
-
-
-def _when(value: str | None, name: str) -> datetime | None:
-    if value is None or not str(value).strip() or str(value).strip() == "None":
-        return None
-    try:
-        return datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{name}: {value!r} is not an ISO date or date-time (e.g. 2026-10-15 or "
-                         "2026-10-15T00:00:00Z)") from None

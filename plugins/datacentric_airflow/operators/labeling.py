@@ -11,6 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from datacentric_airflow.context import run_info
+from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.repository import DataRepositoryHook
 from datacentric_airflow.links.labeling import LabelQualityReportLink
 
@@ -49,6 +50,7 @@ class LabelingRoundOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.labeling.rounds import finish_round, start_round
 
@@ -77,6 +79,7 @@ class LabelingRoundOperator(BaseOperator):
             self._wait_in_worker(backend, job_name, poll, timedelta(hours=config.max_wait_hours))
         return self._collected(finish_round(loaded, repo, backend, job_name=job_name, run_id=info.run_id))
 
+    @fail_fast_on_bad_input
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: collect the votes of a completed job; raise for any other end."""
         from datacentric.labeling.rounds import finish_round
@@ -110,7 +113,9 @@ class LabelingRoundOperator(BaseOperator):
         loaded = load_manifest(self.manifest)
         task = loaded.spec.label_task
         if task is None:
-            raise ValueError(f"{loaded.path}: the manifest has no label_task")
+            from datacentric.errors import MissingDefinitionError
+
+            raise MissingDefinitionError(f"{loaded.path}: the manifest has no label_task")
         backend_type = self.backend_type or self.backend or task.backend
         return loaded, task, backend_type, job_name_for(task.name, info.interval_key)
 
@@ -161,6 +166,7 @@ class ConsolidateLabelsOperator(BaseOperator):
         self.manifest = manifest
         self.job_name = job_name
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.labeling.rounds import consolidate_round
         from datacentric.manifest.model import load_manifest
@@ -205,6 +211,7 @@ class LabelQualityOperator(BaseOperator):
         self.manifest = manifest
         self.job_name = job_name
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.labeling.quality import check_label_quality
         from datacentric.manifest.model import load_manifest
@@ -238,7 +245,9 @@ _SERVICES = {
 
 def _service(backend_type: str) -> Any:
     if backend_type not in _SERVICES:
-        raise ValueError(f"no labeling backend {backend_type!r}; backends are simulated, {', '.join(_SERVICES)}")
+        from datacentric.errors import ParamError
+
+        raise ParamError(f"no labeling backend {backend_type!r}; backends are simulated, {', '.join(_SERVICES)}")
     return importlib.import_module(_SERVICES[backend_type])
 
 

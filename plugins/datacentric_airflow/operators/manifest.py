@@ -7,6 +7,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from datacentric_airflow.failures import fail_fast_on_bad_input
+
 
 class ManifestSourcesOperator(BaseOperator):
     """Validate the manifest and return its source names, for mapping the per-source tasks over.
@@ -20,6 +22,7 @@ class ManifestSourcesOperator(BaseOperator):
         super().__init__(**kwargs)
         self.manifest = manifest
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> list[str]:
         from datacentric.manifest.model import load_manifest
 

@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from datacentric_airflow.context import run_info
+from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.repository import DataRepositoryHook
 
 _LISTED = 20  # paths per list returned to XCom; the full lists are in the task log and the CLI's --json
@@ -36,6 +37,7 @@ class RecoverRepositoryOperator(BaseOperator):
         self.dest = dest
         self.source = source
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from pathlib import Path
 
@@ -75,6 +77,7 @@ class DiffRepositoryOperator(BaseOperator):
         self.after = after
         self.source = source
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.repository.recovery import diff, format_diff
 
@@ -110,12 +113,13 @@ class RenderCatalogOperator(BaseOperator):
         self.manifest = manifest
         self.out = out
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> str:
         from pathlib import Path
 
+        from datacentric.atomic import write_atomic
         from datacentric.manifest.model import load_manifest
         from datacentric.repository.catalog import render_catalog
-        from datacentric.repository.store import write_atomic
 
         hook = DataRepositoryHook()
         loaded = load_manifest(self.manifest)

@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from datacentric_airflow.context import run_info
+from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.repository import DataRepositoryHook
 from datacentric_airflow.links.validation import XCOM_DATA_DOCS, DataDocsLink
 
@@ -41,6 +42,7 @@ class ValidateSourceOperator(BaseOperator):
         self.source = source
         self.build_docs = build_docs
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.manifest.model import load_manifest
         from datacentric.validation.gate import validate_stage
@@ -90,6 +92,7 @@ class RelationshipCheckOperator(BaseOperator):
         super().__init__(**kwargs)
         self.manifest = manifest
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> list[dict[str, Any]]:
         from datacentric.manifest.model import load_manifest
         from datacentric.validation.gate import check_relationships, relationship_failures

@@ -8,36 +8,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from datacentric_airflow.context import run_info
+from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.repository import DataRepositoryHook
-
-
-def dvc_remote_config(aws_conn_id: str | None) -> dict[str, str] | None:
-    """Endpoint, region and credentials of an S3 DVC remote from an Airflow AWS connection.
-
-    They are written to the data repository's DVC local config (.dvc/config.local, never committed)
-    and are never logged or returned to XCom. None: use the environment (DATACENTRIC_DVC_REMOTE_ENDPOINT,
-    AWS_* variables)."""
-    if not aws_conn_id:
-        return None
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3")
-    credentials = hook.get_credentials()
-    config = {"access_key_id": credentials.access_key, "secret_access_key": credentials.secret_key}
-    if credentials.token:
-        config["session_token"] = credentials.token
-    if hook.conn_config.endpoint_url:
-        config["endpointurl"] = hook.conn_config.endpoint_url
-    if hook.conn_region_name:
-        config["region"] = hook.conn_region_name
-    return config
-
-
-def _versioner(remote_conn_id: str | None) -> Any:
-    from datacentric.versioning.versioner import Versioner
-
-    settings = DataRepositoryHook().settings
-    return Versioner(settings.repository, remote=settings.dvc_remote, remote_config=dvc_remote_config(remote_conn_id))
 
 
 class SnapshotOperator(BaseOperator):
@@ -67,34 +39,26 @@ class SnapshotOperator(BaseOperator):
         self.stage = stage
         self.remote_conn_id = remote_conn_id
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric.manifest.model import load_manifest
-        from datacentric.settings import PROJECT_ROOT
-        from datacentric.versioning.versioner import code_revision, definitions_sha256, sha256_file, tag_name
+        from datacentric.manifest import load_manifest
+        from datacentric.versioning.versioner import snapshot_stage
 
         info = run_info(context)
-        loaded = load_manifest(self.manifest)
-        repository = DataRepositoryHook().get_repository()
-        state_file = repository.state_path(loaded.name)
-        versioner = _versioner(self.remote_conn_id)
-        tag = tag_name(info.dag_id, self.stage, info.interval_key)
-        snap = versioner.snapshot(
-            tag,
-            message=f"{info.dag_id} {self.stage} for {info.interval_key} (run {info.run_id})",
-            pins={
-                "manifest_sha256": loaded.sha256,
-                "manifest_state_sha256": sha256_file(state_file) if state_file.exists() else None,
-                "feature_definitions_sha256": definitions_sha256(loaded.spec.features),
-                "code_revision": code_revision(PROJECT_ROOT),
-            },
+        hook = DataRepositoryHook()
+        snap = snapshot_stage(
+            load_manifest(self.manifest),
+            self.stage,
+            dag_id=info.dag_id,
+            interval_key=info.interval_key,
             run={
-                "dag_id": info.dag_id,
                 "run_id": info.run_id,
                 "task_id": self.task_id,
-                "stage": self.stage,
                 "interval_start": info.interval_start.isoformat(),
                 "interval_end": info.interval_end.isoformat(),
             },
+            versioner=hook.get_versioner(self.remote_conn_id),
+            repository=hook.get_repository(),
         )
         self._log_snapshot(snap)
         for outlet in self.outlets:
@@ -153,10 +117,11 @@ class RestoreStateOperator(BaseOperator):
         self.workspace = workspace
         self.remote_conn_id = remote_conn_id
 
+    @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from pathlib import Path
 
-        versioner = _versioner(self.remote_conn_id)
+        versioner = DataRepositoryHook().get_versioner(self.remote_conn_id)
         state = versioner.resolve(self.state)
         workspace = (Path(self.workspace) if str(self.workspace or "").strip()
                      else DataRepositoryHook().settings.var_dir / "reproduce" / state["data_state_id"])

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from datacentric.repository.store import DataRepository, sha256_file
+from datacentric.hashing import sha256_file
+from datacentric.repository.store import DataRepository
 from datacentric.settings import BUNDLED_MANIFEST
 from datacentric.versioning.versioner import Versioner
 from openlineage.client.serde import Serde

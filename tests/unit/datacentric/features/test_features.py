@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
+from datacentric import features as F
 from datacentric.errors import FeatureStoreError
-from datacentric.features import feast_repo as F
 from datacentric.manifest.model import parse_manifest
 from datacentric.repository.store import DataRepository
 
@@ -386,8 +386,9 @@ def test_materialize_in_small_chunks_gives_the_same_online_values(world, tmp_pat
 
 def test_offline_table_is_in_time_order_and_windows_skip_row_groups(world, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
+    from datacentric.features import tables
 
-    monkeypatch.setattr(F, "ROW_GROUP_ROWS", 4)
+    monkeypatch.setattr(tables, "ROW_GROUP_ROWS", 4)
     repo = DataRepository(tmp_path / "repository").init()
     rows = world["rows"]
     _fill(repo, rows)

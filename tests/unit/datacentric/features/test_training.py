@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from datacentric import features as F
 from datacentric.errors import FeatureStoreError
-from datacentric.features import feast_repo as F
 from datacentric.features.training import export_training_set, label_entities, rebuild_training_set
 from datacentric.manifest.model import load_manifest
 from datacentric.repository.store import DataRepository

@@ -128,7 +128,7 @@ def test_two_publishers_see_each_others_records(tmp_path: Path) -> None:
 
 
 def test_temporaries_of_dead_writers_are_swept(tmp_path: Path) -> None:
-    from datacentric.repository.store import _host
+    from datacentric.atomic import host_name as _host
 
     repo = DataRepository(tmp_path).init()
     folder = tmp_path / "raw" / "s"

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from datacentric.cli import main
 from datacentric.errors import RepositoryError
-from datacentric.repository.store import DataRepository, sha256_file
+from datacentric.hashing import sha256_file
+from datacentric.repository.store import DataRepository
 from datacentric.versioning.lineage import Input, Lineage
 from datacentric.versioning.versioner import Versioner
 

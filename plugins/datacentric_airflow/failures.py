@@ -1,0 +1,29 @@
+"""How library errors become task failures: bad input fails at once, everything else may retry."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail_fast_on_bad_input(method: F) -> F:
+    """Wrap an operator's `execute` (or `execute_complete`): the library's `InputError` (a bad
+    manifest, a bad Param, a missing label task, a failed gate) becomes `AirflowFailException`
+    with the library's message, so Airflow does not retry what a retry cannot fix. Other errors
+    (network, lock timeouts, a killed worker) keep the task's retries."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from datacentric.errors import InputError
+
+        try:
+            return method(*args, **kwargs)
+        except InputError as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
