@@ -113,7 +113,7 @@ def write_table(path: Path, rows: int, seed: int) -> None:
 
 def feature_repo(work: Path, name: str, online_store: str) -> Path:
     from datacentric import features as F
-    from datacentric.manifest.model import parse_manifest
+    from datacentric.manifest import parse_manifest
 
     manifest = parse_manifest(MANIFEST).spec
     repo = F.render_feature_repo(manifest, work / name, work / "repository", online_store)

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from datacentric.manifest.model import load_manifest
+from datacentric.manifest import load_manifest
 from datacentric.settings import BUNDLED_MANIFEST
 from datacentric.validation.gate import expectations_file
 from datacentric.validation.suite import REASONS_COLUMN, load_expectations, validate_source

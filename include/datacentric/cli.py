@@ -92,7 +92,7 @@ def _samples(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _schema(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.manifest.model import manifest_json_schema
+    from datacentric.manifest import manifest_json_schema
 
     text = json.dumps(manifest_json_schema(), indent=2, sort_keys=True) + "\n"
     if args.out:
@@ -103,7 +103,7 @@ def _schema(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
 
     loaded = load_manifest(args.manifest)
     print(f"{loaded.path}: valid; sources: {', '.join(loaded.spec.sources)}")
@@ -148,7 +148,7 @@ def _summary(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
     from datacentric.repository.store import DataRepository
     from datacentric.sources import Window
     from datacentric.sources.ingest import ingest_source
@@ -210,7 +210,7 @@ def _diff(args: argparse.Namespace, settings: Settings) -> int:
 
 def _catalog(args: argparse.Namespace, settings: Settings) -> int:
     from datacentric.atomic import write_atomic
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
     from datacentric.repository.catalog import render_catalog
     from datacentric.repository.store import DataRepository
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from datacentric.manifest.model import load_manifest
+from datacentric.manifest import load_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.settings import Settings
 from datacentric.versioning.versioner import Versioner

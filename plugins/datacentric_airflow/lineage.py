@@ -62,7 +62,7 @@ def manifest_lineage(manifest: str) -> Any:
 def materialize_lineage(task_instance: Any, manifest: str) -> Any:
     """Materialization reads the offline feature tables and writes the online store (one dataset per view)."""
     from airflow.providers.openlineage.extractors import OperatorLineage
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
     from datacentric.versioning.lineage import Lineage
     from openlineage.client.event_v2 import OutputDataset
 
@@ -240,7 +240,7 @@ def _settings() -> Any:
 
 def relationships_lineage(task_instance: Any, manifest: str) -> Any:
     """The relationship check reads the validated files of both sides of each relationship."""
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
     from datacentric.versioning.lineage import Lineage
 
     root = _settings().repository
@@ -254,7 +254,7 @@ def relationships_lineage(task_instance: Any, manifest: str) -> Any:
 
 def labeling_lineage(task_instance: Any, manifest: str) -> Any:
     """A labeling round reads the validated items' source and writes the items sent out and their votes."""
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
 
     task = load_manifest(manifest).spec.label_task
     return stage_lineage(task_instance, stage="label", **({"task": task.name} if task is not None else {}))

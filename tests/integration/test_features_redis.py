@@ -17,7 +17,7 @@ import yaml
 from datacentric import features as F
 from datacentric.errors import FeatureStoreError
 from datacentric.features.online_stores import REDIS_STORE
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 
 pytestmark = pytest.mark.integration

@@ -199,7 +199,7 @@ def write_ground_truth_output(s3: Any, object_ids: list[str]) -> dict[str, Any]:
 
 def test_round_from_input_files_to_every_vote(aws: SimpleNamespace, project: SimpleNamespace) -> None:
     from datacentric.labeling.rounds import consolidate_round
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
     from datacentric_airflow.operators.ground_truth import GroundTruthLabelingOperator
     from datacentric_airflow.triggers.ground_truth import GroundTruthLabelingJobTrigger
 
@@ -265,7 +265,7 @@ def test_a_killed_try_is_resumed_without_a_second_job(aws: SimpleNamespace, proj
 
 def test_a_job_that_returns_nothing_is_collected_with_a_message(aws: SimpleNamespace, project: SimpleNamespace) -> None:
     from datacentric.labeling.rounds import consolidate_round
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
     from datacentric_airflow.operators.ground_truth import GroundTruthLabelingOperator
 
     start_job(aws, project)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.sources.ingest import ingest_source
 
@@ -43,7 +43,7 @@ import os, sys, time
 from pathlib import Path
 import datacentric.repository.store as repository
 from datacentric.sources.ingest import ingest_source
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 
 root, landing, marker, where, manifest = sys.argv[1:6]
 seen = {"n": 0}

@@ -204,7 +204,7 @@ def run_trigger(trigger: Any) -> dict[str, Any]:
 def test_round_on_a_real_server(label_studio: SimpleNamespace, annotators: dict[str, requests.Session],
                                 project: SimpleNamespace) -> None:
     from datacentric.labeling.rounds import consolidate_round
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
     from datacentric_airflow.operators.label_studio import LabelStudioLabelingOperator
     from datacentric_airflow.triggers.label_studio import LabelStudioProjectTrigger
 
@@ -258,7 +258,7 @@ def test_round_on_a_real_server(label_studio: SimpleNamespace, annotators: dict[
 def test_a_try_killed_during_the_import_is_completed(label_studio: SimpleNamespace, project: SimpleNamespace) -> None:
     from datacentric.labeling.backends.label_studio import LabelStudioClient, labeling_config, task_payload
     from datacentric.labeling.rounds import select_items
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
     from datacentric_airflow.operators.labeling import LabelingRoundOperator
 
     end = datetime(2026, 11, 1, tzinfo=UTC)

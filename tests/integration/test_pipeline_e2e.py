@@ -109,7 +109,7 @@ def test_snapshot_tag_exists_and_checks_out(pipeline_run, tmp_path: Path) -> Non
 
 
 def test_labels_and_training_set(pipeline_run) -> None:
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
     from datacentric.repository.store import DataRepository
     from datacentric.settings import BUNDLED_MANIFEST
 

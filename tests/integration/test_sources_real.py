@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from datacentric.errors import SourceError
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.sources.ingest import ingest_source
 

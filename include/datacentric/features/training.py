@@ -23,7 +23,8 @@ import pandas as pd
 
 from datacentric.errors import FeatureStoreError
 from datacentric.hashing import sha256_bytes, sha256_file, sha256_text
-from datacentric.manifest.model import LoadedManifest, parse_manifest
+from datacentric.manifest import parse_manifest
+from datacentric.manifest.model import LoadedManifest
 from datacentric.parquet import frame_to_parquet_bytes
 from datacentric.repository.store import DataRepository
 

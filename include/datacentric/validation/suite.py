@@ -290,7 +290,7 @@ def _gx_error(exc: Exception) -> tuple[str, str | None]:
 
 
 def _line_index(text: str) -> dict[tuple[str | int, ...], int]:
-    from datacentric.manifest.model import _line_index as index
+    from datacentric.manifest.loader import line_index as index
 
     return index(text)
 

@@ -177,7 +177,7 @@ class TrainingSetOperator(BaseOperator):
     @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.features.training import export_training_set
-        from datacentric.manifest.model import load_manifest
+        from datacentric.manifest import load_manifest
 
         info = run_info(context)
         hook = DataRepositoryHook()

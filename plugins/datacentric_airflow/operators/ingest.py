@@ -47,7 +47,7 @@ class IngestSourceOperator(BaseOperator):
 
     @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric.manifest.model import load_manifest
+        from datacentric.manifest import load_manifest
         from datacentric.sources import Window
         from datacentric.sources.ingest import ingest_source
         from datacentric.times import parse_instant

@@ -108,7 +108,7 @@ class LabelingRoundOperator(BaseOperator):
 
     def _round(self, info: Any) -> tuple[Any, Any, str, str]:
         from datacentric.labeling.rounds import job_name_for
-        from datacentric.manifest.model import load_manifest
+        from datacentric.manifest import load_manifest
 
         loaded = load_manifest(self.manifest)
         task = loaded.spec.label_task
@@ -169,7 +169,7 @@ class ConsolidateLabelsOperator(BaseOperator):
     @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.labeling.rounds import consolidate_round
-        from datacentric.manifest.model import load_manifest
+        from datacentric.manifest import load_manifest
 
         info = run_info(context)
         result = consolidate_round(load_manifest(self.manifest), DataRepositoryHook().get_repository(),
@@ -214,7 +214,7 @@ class LabelQualityOperator(BaseOperator):
     @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
         from datacentric.labeling.quality import check_label_quality
-        from datacentric.manifest.model import load_manifest
+        from datacentric.manifest import load_manifest
 
         info = run_info(context)
         result = check_label_quality(load_manifest(self.manifest), DataRepositoryHook().get_repository(),

@@ -24,7 +24,7 @@ class ManifestSourcesOperator(BaseOperator):
 
     @fail_fast_on_bad_input
     def execute(self, context: Any) -> list[str]:
-        from datacentric.manifest.model import load_manifest
+        from datacentric.manifest import load_manifest
 
         loaded = load_manifest(self.manifest)
         self.log.info("manifest %s (sha256 %s): sources %s", loaded.path, loaded.sha256[:12], list(loaded.spec.sources))

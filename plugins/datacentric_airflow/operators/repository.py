@@ -118,7 +118,7 @@ class RenderCatalogOperator(BaseOperator):
         from pathlib import Path
 
         from datacentric.atomic import write_atomic
-        from datacentric.manifest.model import load_manifest
+        from datacentric.manifest import load_manifest
         from datacentric.repository.catalog import render_catalog
 
         hook = DataRepositoryHook()
@@ -130,7 +130,7 @@ class RenderCatalogOperator(BaseOperator):
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage inputs and outputs of this task (see datacentric_airflow.lineage)."""
-        from datacentric.manifest.model import load_manifest
+        from datacentric.manifest import load_manifest
 
         from datacentric_airflow.lineage import paths_lineage, repository_root
 

@@ -44,7 +44,7 @@ class ValidateSourceOperator(BaseOperator):
 
     @fail_fast_on_bad_input
     def execute(self, context: Any) -> dict[str, Any]:
-        from datacentric.manifest.model import load_manifest
+        from datacentric.manifest import load_manifest
         from datacentric.validation.gate import validate_stage
 
         hook = DataRepositoryHook()
@@ -94,7 +94,7 @@ class RelationshipCheckOperator(BaseOperator):
 
     @fail_fast_on_bad_input
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        from datacentric.manifest.model import load_manifest
+        from datacentric.manifest import load_manifest
         from datacentric.validation.gate import check_relationships, relationship_failures
 
         report = check_relationships(load_manifest(self.manifest), DataRepositoryHook().get_repository(),

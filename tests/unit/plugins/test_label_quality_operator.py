@@ -46,7 +46,7 @@ class _TaskInstance:
 
 def test_operator_publishes_report_and_links_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from datacentric.labeling.rounds import consolidate_round
-    from datacentric.manifest.model import load_manifest
+    from datacentric.manifest import load_manifest
     from datacentric.repository.store import DataRepository
 
     monkeypatch.setenv("DATACENTRIC_REPOSITORY", str(tmp_path / "repo"))

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from datacentric.manifest.model import load_manifest
+from datacentric.manifest import load_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.sources.ingest import ingest_source
 from datacentric_airflow.links.validation import DATA_DOCS_URL_PREFIX, XCOM_DATA_DOCS, DataDocsLink, data_docs_url

@@ -13,7 +13,7 @@ import pytest
 import redis
 from datacentric import features as F
 from datacentric.errors import FeatureStoreError
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 
 MANIFEST = """

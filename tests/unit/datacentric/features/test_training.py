@@ -13,7 +13,7 @@ import pytest
 from datacentric import features as F
 from datacentric.errors import FeatureStoreError
 from datacentric.features.training import export_training_set, label_entities, rebuild_training_set
-from datacentric.manifest.model import load_manifest
+from datacentric.manifest import load_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.versioning.versioner import Versioner
 

@@ -22,7 +22,7 @@ from datacentric.labeling.backends import (
     get_backend,
 )
 from datacentric.labeling.rounds import consolidate_round, finish_round, run_round, start_round
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 
 CLASSES = ["neg", "neu", "pos"]

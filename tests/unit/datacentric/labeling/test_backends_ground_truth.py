@@ -30,7 +30,7 @@ from datacentric.labeling.backends.ground_truth import (
     parse_worker_response,
     worker_template,
 )
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 
 CLASSES = ["bad", "ok", "good", "excellent"]
 MANIFEST = """\

@@ -16,7 +16,7 @@ from datacentric.labeling.backends.label_studio import (
     parse_export,
     task_payload,
 )
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 
 MANIFEST = """\
 name: t

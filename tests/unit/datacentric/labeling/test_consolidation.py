@@ -12,7 +12,7 @@ import pytest
 from datacentric.errors import LabelingError
 from datacentric.labeling.rounds import NO_ANSWER, check_votes, consolidate_round
 from datacentric.labeling.simulated import SimulatedWorkforce
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 
 CLASSES = ["neg", "neu", "pos"]

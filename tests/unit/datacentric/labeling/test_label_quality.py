@@ -13,7 +13,8 @@ from datacentric.errors import LabelingError
 from datacentric.labeling.quality import check_label_quality, find_label_issues_in_text
 from datacentric.labeling.rounds import consolidate_round, select_items
 from datacentric.labeling.simulated import SimulatedWorkforce
-from datacentric.manifest.model import LabelQuality, parse_manifest
+from datacentric.manifest import parse_manifest
+from datacentric.manifest.model import LabelQuality
 from datacentric.repository.store import DataRepository
 
 CLASSES = ["neg", "neu", "pos"]

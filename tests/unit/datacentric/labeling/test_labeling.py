@@ -11,7 +11,7 @@ from datacentric.errors import LabelingError
 from datacentric.labeling.aggregation.majority_vote import MajorityVote
 from datacentric.labeling.rounds import check_votes, consolidate_round, job_name_for, run_round, select_items
 from datacentric.labeling.simulated import SimulatedWorkforce
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 
 CLASSES = ["neg", "neu", "pos"]

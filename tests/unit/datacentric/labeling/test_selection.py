@@ -10,7 +10,7 @@ import pytest
 from datacentric.errors import LabelingError, ManifestError
 from datacentric.labeling.selection import current_labels, select_for_labeling
 from datacentric.labeling.simulated import SimulatedWorkforce
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 
 CLASSES = ["neg", "neu", "pos"]

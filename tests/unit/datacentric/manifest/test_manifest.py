@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from datacentric.errors import ManifestError
-from datacentric.manifest.model import load_manifest, manifest_json_schema, parse_manifest
+from datacentric.manifest import load_manifest, manifest_json_schema, parse_manifest
 
 GOOD = """\
 name: tiny

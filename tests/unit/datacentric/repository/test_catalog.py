@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from datacentric.cli import main
-from datacentric.manifest.model import load_manifest, parse_manifest
+from datacentric.manifest import load_manifest, parse_manifest
 from datacentric.repository.catalog import freshness, join_graph_svg, render_catalog
 from datacentric.repository.store import DataRepository
 from datacentric.sources.ingest import ingest_source

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from datacentric.errors import SourceError
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 from datacentric.sources import READERS, Window, reader_for
 from datacentric.sources.base import date_in_name, date_pattern, partitions, safe_unit_name
 from datacentric.sources.sql import bind_time

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from datacentric.errors import SourceError
-from datacentric.manifest.model import parse_manifest
+from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.sources import Window
 from datacentric.sources.ingest import ingest_source

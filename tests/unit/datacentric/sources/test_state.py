@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from datacentric.manifest.model import load_manifest
+from datacentric.manifest import load_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.sources import state as state_file
 from datacentric.sources.ingest import ingest_source

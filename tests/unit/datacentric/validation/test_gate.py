@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from datacentric.errors import ManifestError
 from datacentric.hashing import sha256_file
-from datacentric.manifest.model import load_manifest
+from datacentric.manifest import load_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.sources.ingest import ingest_source
 from datacentric.validation.gate import check_relationships, relationship_failures, validate_stage
