@@ -280,15 +280,31 @@ def test_a_job_that_returns_nothing_is_collected_with_a_message(aws: SimpleNames
     assert (summary.votes_in, summary.items) == (0, 0) and "returned no votes" in summary.messages[0]
 
 
-def test_polling_from_the_worker_instead_of_deferring(aws: SimpleNamespace, project: SimpleNamespace) -> None:
+def test_without_deferring_it_waits_by_rescheduling_never_in_a_sleeping_worker(
+    aws: SimpleNamespace, project: SimpleNamespace
+) -> None:
+    from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout
     from datacentric_airflow.operators.ground_truth import GroundTruthLabelingOperator
 
     start_job(aws, project)
     write_ground_truth_output(aws.s3, [f"r{i}" for i in range(6)])
-    for state in ("InProgress", "InProgress", "InProgress", "Completed", "Completed", "Completed"):
-        aws.stub.add_response("describe_labeling_job", describe(state))
+    first_try = datetime.now(UTC)
+    ti = SimpleNamespace(get_first_reschedule_date=lambda context: first_try)
     op = GroundTruthLabelingOperator(task_id="label", manifest=str(project.manifest), deferrable=False,
-                                     poll_interval=0.01)
-    result = op.execute(context())
+                                     poll_interval=60)
+    # first try: the job is in progress, so the task gives its slot back until the next check
+    for state in ("InProgress", "InProgress"):
+        aws.stub.add_response("describe_labeling_job", describe(state))
+    with pytest.raises(AirflowRescheduleException) as rescheduled:
+        op.execute({**context(), "ti": ti})
+    assert timedelta(seconds=50) < rescheduled.value.reschedule_date - first_try < timedelta(seconds=120)
+    # the next try finds it completed and collects the votes
+    for state in ("Completed", "Completed", "Completed", "Completed"):
+        aws.stub.add_response("describe_labeling_job", describe(state))
+    result = op.execute({**context(), "ti": ti})
     aws.stub.assert_no_pending_responses()
     assert result["state"] == "collected" and result["votes"] == 12
+    # a wait past max_wait_hours fails instead of rescheduling for ever
+    long_ago = SimpleNamespace(get_first_reschedule_date=lambda context: first_try - timedelta(days=365))
+    with pytest.raises(AirflowSensorTimeout, match="still running after"):
+        op._reschedule({"ti": long_ago}, "job", 60, timedelta(hours=240))

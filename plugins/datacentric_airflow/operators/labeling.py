@@ -21,9 +21,11 @@ class LabelingRoundOperator(BaseOperator):
 
     The backend is the label task's (`backend:` in the manifest) unless `backend` names another. The
     simulated workforce answers at once. SageMaker Ground Truth and Label Studio take hours or days:
-    the operator starts the job, logs its id and link, and defers to the backend's trigger (or, with
-    `deferrable=False`, polls from the worker); when the job completes, `execute_complete` collects
-    every vote into the labels zone, and raises unless the job succeeded.
+    the operator starts the job, logs its id and link, and defers to the backend's trigger; when the
+    job completes, `execute_complete` collects every vote into the labels zone, and raises unless the
+    job succeeded. With `deferrable=False` it waits as a sensor in reschedule mode does: each try
+    checks the job and, while it runs, gives its worker slot back until the next check
+    (up for reschedule), failing once `max_wait_hours` have passed since the first try.
 
     The job name is derived from the run: a retry finds the items it published and the job it
     started before (Ground Truth job, Label Studio project) instead of paying for a second one, and
@@ -32,7 +34,7 @@ class LabelingRoundOperator(BaseOperator):
     :param manifest: path of the manifest YAML (templated)
     :param backend: simulated, ground_truth or label_studio instead of the manifest's (templated;
         empty: the manifest's)
-    :param deferrable: wait for the job in the triggerer (True) or poll from the worker (False)
+    :param deferrable: wait for the job in the triggerer (True) or by rescheduling the task (False)
     :param poll_interval: seconds between two status checks (default: the backend block's
         poll_interval_seconds)
     """
@@ -76,7 +78,7 @@ class LabelingRoundOperator(BaseOperator):
             if self.deferrable:
                 self.defer(trigger=_service(backend_type).labeling_trigger(job_name, config, self.conn_id, poll),
                            method_name="execute_complete", timeout=timedelta(hours=config.max_wait_hours))
-            self._wait_in_worker(backend, job_name, poll, timedelta(hours=config.max_wait_hours))
+            self._reschedule(context, job_name, poll, timedelta(hours=config.max_wait_hours))
         return self._collected(finish_round(loaded, repo, backend, job_name=job_name, run_id=info.run_id))
 
     @fail_fast_on_bad_input
@@ -119,22 +121,19 @@ class LabelingRoundOperator(BaseOperator):
         backend_type = self.backend_type or self.backend or task.backend
         return loaded, task, backend_type, job_name_for(task.name, info.interval_key)
 
-    def _wait_in_worker(self, backend: Any, job_name: str, poll: float, timeout: timedelta) -> None:
-        import time
+    def _reschedule(self, context: Any, job_name: str, poll: float, timeout: timedelta) -> None:
+        """Give the worker slot back until the next check, as a sensor in reschedule mode does."""
+        from datetime import UTC, datetime
 
-        deadline = time.monotonic() + timeout.total_seconds()
-        while True:
-            status = backend.status(job_name)
-            if status.state == "completed":
-                return
-            if status.state == "failed":
-                raise AirflowException(f"labeling job {job_name} did not complete: {status.message}")
-            if time.monotonic() > deadline:
-                raise AirflowException(f"labeling job {job_name} still running after {timeout}: "
-                                       f"{status.done} of {status.total} done")
-            self.log.info("labeling job %s: %d of %d done; next check in %.0f s", job_name, status.done,
-                          status.total, poll)
-            time.sleep(poll)
+        from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout
+
+        now = datetime.now(UTC)
+        first = context["ti"].get_first_reschedule_date(context) or now
+        if now - first > timeout:
+            raise AirflowSensorTimeout(f"labeling job {job_name} still running after {timeout}")
+        self.log.info("labeling job %s is still running; next check in %.0f s (worker slot released)",
+                      job_name, poll)
+        raise AirflowRescheduleException(now + timedelta(seconds=poll))
 
     def _collected(self, result: Any) -> dict[str, Any]:
         self.log.info("labeling job %s (%s%s): %d items, %d votes, %d responses rejected%s", result.job_name,
