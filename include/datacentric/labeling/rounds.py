@@ -31,6 +31,8 @@ from datacentric.errors import LabelingError, MissingDefinitionError
 from datacentric.labeling.aggregation.dawid_skene import DawidSkene
 from datacentric.labeling.aggregation.majority_vote import MajorityVote, confusion_matrices
 from datacentric.labeling.backends.base import LabelingBackend, LabelingJobFailed, get_backend
+from datacentric.labeling.backends.ground_truth import output_manifest
+from datacentric.labeling.votes import VOTE_COLUMNS
 from datacentric.manifest.model import LabelTask, LoadedManifest
 from datacentric.repository.store import DataRepository
 
@@ -168,7 +170,7 @@ def start_round(
     if repo.path("labels", files["votes"]).exists():
         return _collected(repo, task, job_name, backend.type, len(items))
     if items.empty:
-        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ("task", "worker", "label")})
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in VOTE_COLUMNS})
         repo.publish_frame("labels", files["votes"], empty, run_id=run_id, provenance=provenance)
         return RoundResult(task.name, job_name, 0, 0, reused=False, backend=backend.type,
                            messages=["no item needs a label: no labeling job was started"])
@@ -236,7 +238,7 @@ def check_votes(votes: pd.DataFrame, items: pd.DataFrame, classes: list[str]) ->
         reasons[mask & (reasons == "")] = reason
 
     fields: dict[str, pd.Series] = {}
-    for column in ("task", "worker", "label"):
+    for column in VOTE_COLUMNS:
         if column in votes.columns:
             fields[column] = _as_text(votes[column], ids=column != "label")
         else:
@@ -255,13 +257,13 @@ def check_votes(votes: pd.DataFrame, items: pd.DataFrame, classes: list[str]) ->
     bad = reasons != ""
     malformed = bad & reasons.str.contains("{type}", regex=False)
     if malformed.any():  # name the offending type in the reason
-        for column in ("task", "worker", "label"):
+        for column in VOTE_COLUMNS:
             if column in votes.columns:
                 rows = malformed & (fields[column] == _MALFORMED)
                 kinds = votes.loc[rows, column].map(lambda v: type(v).__name__)
                 reasons[rows] = [r.replace("{type}", k) for r, k in zip(reasons[rows], kinds, strict=True)]
     rejected = votes[bad].copy()
-    for column in ("task", "worker", "label"):
+    for column in VOTE_COLUMNS:
         if column not in rejected.columns:
             rejected[column] = None
     rejected = rejected.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
@@ -298,7 +300,7 @@ def _earlier_votes(repo: DataRepository, task: LabelTask, job_name: str, items: 
     """Usable votes from the earlier rounds of the items this job relabels (round > 0), so a relabeled
     item is consolidated from all of its votes. "Earlier" is by each item's round number in the other
     jobs' items, so later jobs never leak into a re-run of this one."""
-    empty = pd.DataFrame(columns=["task", "worker", "label", "job_name"])
+    empty = pd.DataFrame(columns=[*VOTE_COLUMNS, "job_name"])
     if "round" not in items.columns or not (items["round"] > 0).any():
         return empty
     again = items.loc[items["round"] > 0, ["task", "round"]]
@@ -364,7 +366,7 @@ def consolidate_round(
         ignore_index=True,
     )
     pooled = pooled[pooled["task"].isin(set(used["task"]))].drop_duplicates(["task", "worker"], keep="first")
-    model = _consolidator(task).fit(pooled[["task", "worker", "label"]])
+    model = _consolidator(task).fit(pooled[list(VOTE_COLUMNS)])
     if isinstance(model, DawidSkene) and len(pooled) and not model.converged_:
         messages.append(f"Dawid-Skene stopped after {model.n_iter_} iterations before reaching tol={model.tol}")
 
@@ -433,7 +435,7 @@ def consolidate_round(
         rejected = pd.concat([frame for frame in (rejected, unanswered) if len(frame)], ignore_index=True)
         rejected_path = repo.publish_frame("labels", f"{base}/rejected/{job_name}.parquet", rejected, run_id=run_id,
                                            provenance=provenance).path
-    manifest_text = ground_truth_output_manifest(consolidated, items, task, job_name, created_at)
+    manifest_text = output_manifest(consolidated, items, task, job_name, created_at)
     output = repo.publish_bytes(
         "labels", f"{base}/output/{job_name}.manifest", manifest_text.encode(), rows=len(consolidated),
         run_id=run_id, provenance=provenance,
@@ -444,37 +446,3 @@ def consolidate_round(
         published.path, output.path, workers_published.path, rejected_path, len(no_answer), messages,
         responses_rejected,
     )
-
-
-def ground_truth_output_manifest(
-    consolidated: pd.DataFrame, items: pd.DataFrame, task: LabelTask, job_name: str, created_at: datetime
-) -> str:
-    """JSON lines in the layout Ground Truth writes for text classification, so its readers work:
-    the item (`source`), the class index under the label attribute (the task's name with dashes:
-    Ground Truth's attribute names allow no underscores), and the `<attribute>-metadata` object with
-    class-name, confidence, type, job-name, human-annotated and creation-date."""
-    attribute = task.name.replace("_", "-")
-    texts = dict(zip(items["task"].astype(str), items["text"], strict=True))
-    created = created_at.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat()
-    index = {c: i for i, c in enumerate(task.classes)}
-    lines = []
-    for row in consolidated[["task", "label", "confidence"]].itertuples(index=False):
-        lines.append(
-            json.dumps(
-                {
-                    "source": texts.get(row.task, ""),
-                    "id": row.task,
-                    attribute: index[row.label],
-                    f"{attribute}-metadata": {
-                        "class-name": row.label,
-                        "confidence": round(float(row.confidence), 4),
-                        "type": "groundtruth/text-classification",
-                        "job-name": f"labeling-job/{job_name}",
-                        "human-annotated": "yes",
-                        "creation-date": created,
-                    },
-                },
-                sort_keys=True,
-            )
-        )
-    return "\n".join(lines) + ("\n" if lines else "")

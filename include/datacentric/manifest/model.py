@@ -257,7 +257,7 @@ class Relationship(_Model):
         return (a[0], a[1]), (b[0], b[1])
 
 
-class SimulatedWorkforce(_Model):
+class SimulatedWorkforceConfig(_Model):
     """A simulated crowd with known truth: for the demo, tests and benchmarks, never real labels."""
 
     type: Literal["simulated"] = "simulated"
@@ -273,7 +273,7 @@ class SimulatedWorkforce(_Model):
     seed: int = 0
 
     @model_validator(mode="after")
-    def _one_accuracy_per_worker(self) -> SimulatedWorkforce:
+    def _one_accuracy_per_worker(self) -> SimulatedWorkforceConfig:
         if len(self.accuracy) < self.workers:
             raise ValueError(f"accuracy lists {len(self.accuracy)} annotators; workers is {self.workers}")
         for worker in self.confusion:
@@ -323,7 +323,7 @@ class LabelQuality(_Model):
     seed: int = 0
 
 
-class GroundTruthBackend(_Model):
+class GroundTruthConfig(_Model):
     """SageMaker Ground Truth, for AWS accounts that already use it (closed to new customers).
 
     Items go to S3 as an input manifest (JSON lines with `source`), with a label category file and a
@@ -358,7 +358,7 @@ class GroundTruthBackend(_Model):
     max_wait_hours: float = Field(default=240, gt=0)
 
 
-class LabelStudioBackend(_Model):
+class LabelStudioConfig(_Model):
     """A self-hosted Label Studio server: one project per round, each item annotated by
     `workers_per_item` annotators. URL and API token come from the Airflow connection `conn_id`."""
 
@@ -390,9 +390,9 @@ class LabelTask(_Model):
     # Who labels: a simulated workforce (demo), SageMaker Ground Truth or a Label Studio server; the
     # block of the same name (`simulation` for the simulated one) configures it.
     backend: Literal["simulated", "ground_truth", "label_studio"] = "simulated"
-    simulation: SimulatedWorkforce | None = None
-    ground_truth: GroundTruthBackend | None = None
-    label_studio: LabelStudioBackend | None = None
+    simulation: SimulatedWorkforceConfig | None = None
+    ground_truth: GroundTruthConfig | None = None
+    label_studio: LabelStudioConfig | None = None
 
     @model_validator(mode="after")
     def _simulated_needs_config(self) -> LabelTask:

@@ -16,8 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from datacentric.errors import LabelingError
-
-VOTE_COLUMNS = ("task", "worker", "label")
+from datacentric.labeling.votes import VOTE_COLUMNS
 
 
 @dataclass(frozen=True, eq=False)

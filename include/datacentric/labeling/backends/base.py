@@ -22,10 +22,8 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 
 from datacentric.errors import LabelingError
+from datacentric.labeling.votes import REJECTED_COLUMNS, VOTE_COLUMNS
 from datacentric.manifest.model import LABELING_BACKENDS, LabelTask
-
-VOTE_COLUMNS = ["task", "worker", "label"]
-REJECTED_COLUMNS = ["task", "worker", "label", "reason", "origin"]
 
 JobState = Literal["in_progress", "completed", "failed"]
 
@@ -95,9 +93,9 @@ class CollectedVotes:
         rejected: list[tuple[str, str, str, str, str]],
         **kwargs: Any,
     ) -> CollectedVotes:
-        vote_frame = pd.DataFrame(votes, columns=VOTE_COLUMNS, dtype=object)
+        vote_frame = pd.DataFrame(votes, columns=list(VOTE_COLUMNS), dtype=object)
         annotators = sorted(set(vote_frame["worker"]))
-        return cls(vote_frame, pd.DataFrame(rejected, columns=REJECTED_COLUMNS, dtype=object),
+        return cls(vote_frame, pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS), dtype=object),
                    annotators=annotators, **kwargs)
 
 

@@ -24,6 +24,7 @@ import html
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -36,8 +37,7 @@ from datacentric.labeling.backends.base import (
     LabelingBackend,
     LabelingJobFailed,
 )
-from datacentric.manifest.model import GroundTruthBackend as GroundTruthConfig
-from datacentric.manifest.model import LabelTask
+from datacentric.manifest.model import GroundTruthConfig, LabelTask
 
 # DescribeLabelingJob's LabelingJobStatus values, by what they mean for a waiting round.
 INTERMEDIATE_STATES = ("Initializing", "InProgress", "Stopping")
@@ -287,6 +287,40 @@ def parse_output_manifest(
                      str(meta.get("type", "")), str(meta.get("job-name", "")), str(meta.get("human-annotated", "")),
                      str(meta.get("creation-date", ""))))
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS), rejected
+
+
+def output_manifest(
+    consolidated: pd.DataFrame, items: pd.DataFrame, task: LabelTask, job_name: str, created_at: datetime
+) -> str:
+    """JSON lines in the layout Ground Truth writes for text classification, so its readers work:
+    the item (`source`), the class index under the label attribute (the task's name with dashes:
+    Ground Truth's attribute names allow no underscores), and the `<attribute>-metadata` object with
+    class-name, confidence, type, job-name, human-annotated and creation-date."""
+    attribute = task.name.replace("_", "-")
+    texts = dict(zip(items["task"].astype(str), items["text"], strict=True))
+    created = created_at.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat()
+    index = {c: i for i, c in enumerate(task.classes)}
+    lines = []
+    for row in consolidated[["task", "label", "confidence"]].itertuples(index=False):
+        lines.append(
+            json.dumps(
+                {
+                    "source": texts.get(row.task, ""),
+                    "id": row.task,
+                    attribute: index[row.label],
+                    f"{attribute}-metadata": {
+                        "class-name": row.label,
+                        "confidence": round(float(row.confidence), 4),
+                        "type": "groundtruth/text-classification",
+                        "job-name": f"labeling-job/{job_name}",
+                        "human-annotated": "yes",
+                        "creation-date": created,
+                    },
+                },
+                sort_keys=True,
+            )
+        )
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def parse_worker_response(

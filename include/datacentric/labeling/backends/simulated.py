@@ -59,5 +59,5 @@ class SimulatedBackend(LabelingBackend):
         workforce = SimulatedWorkforce.for_task(self.task)
         votes = workforce.annotate(self._truth(items), votes_per_item=self.task.workers_per_item)
         votes = votes.astype({"task": str, "worker": str, "label": str})
-        return CollectedVotes(votes, pd.DataFrame(columns=REJECTED_COLUMNS, dtype=object),
+        return CollectedVotes(votes, pd.DataFrame(columns=list(REJECTED_COLUMNS), dtype=object),
                               annotators=workforce.workers)
