@@ -10,12 +10,21 @@ source's suite: the ones generated from its schema plus its declared expectation
                results stored, Data Docs built.
 - hand-written: one vectorized pandas mask per rule, written out by hand for this source.
 
-Before timing, the bench checks that both quarantine exactly the same rows for the same reasons. It
-prints seconds and the ratio project / hand-written at 1M and 10M rows (1M: best of 3; 10M: one run
-each), and for context the ratio of Great Expectations used out of the box at 1M (COMPLETE result
-format on the frame as it is). The last line is JSON; peak RSS is the process's maximum.
+And the stock tools a user would pick instead, on the same rules and frame:
 
-    .venv/bin/python bench/validation.py            # about 3 minutes and 5 GB at 10M rows
+- Great Expectations out of the box: the same suite through GX's stock checkpoint (COMPLETE result
+  format on the frame as it is, Data Docs action), the rows its results list as unexpected split off;
+- pandera: a `DataFrameSchema` with the same rules, validated lazily; the rows its failure cases
+  name split off with the columns they failed on.
+
+Before timing, the bench checks that the project and the hand-written checks quarantine exactly the
+same rows for the same reasons; each stock tool's quarantine is checked against the project's (the
+same rows; for pandera also the same failing columns per row) before its time counts. It prints
+seconds and the ratio project / hand-written at 1M and 10M rows (1M: best of 3; 10M: one run each),
+and the speed-up of the project over each stock tool (their time / the project's). The last line is
+JSON; peak RSS is the process's maximum.
+
+    .venv/bin/python bench/validation.py            # about 8 minutes and 9 GB at 10M rows
     .venv/bin/python bench/validation.py --sizes 100000 1000000
 """
 
@@ -117,7 +126,7 @@ def handwritten(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[s
     return valid, quarantined, problems
 
 
-def out_of_the_box(spec: Any, declared: list, frame: pd.DataFrame, gx_root: Path) -> tuple[int, int]:
+def out_of_the_box(spec: Any, declared: list, frame: pd.DataFrame, gx_root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Great Expectations as its documentation shows it: the suite, a checkpoint, COMPLETE results,
     the frame as it is, Data Docs; GX's frame fingerprint on."""
     import great_expectations as gx
@@ -146,9 +155,68 @@ def out_of_the_box(spec: Any, declared: list, frame: pd.DataFrame, gx_root: Path
             bad.update((outcome.result or {}).get("unexpected_index_list") or [])
         positions = sorted(bad)
         valid, quarantined = data.drop(index=positions), data.loc[positions]  # the same split, the simple way
-        return len(valid), len(quarantined)
+        return valid, quarantined
     finally:
         pandas_execution_engine.HASH_THRESHOLD = threshold
+
+
+def pandera_schema() -> Any:
+    """The events source's rules as a pandera schema (nullable=False is pandera's default)."""
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema(
+        {
+            "event_id": pa.Column(str, unique=True, checks=pa.Check.str_matches(PATTERN)),
+            "user_id": pa.Column("Int64", checks=pa.Check.ge(1)),
+            "product_id": pa.Column("Int64", checks=pa.Check.ge(1)),
+            "event_type": pa.Column(str, checks=pa.Check.isin(EVENT_TYPES)),
+            "quantity": pa.Column("Int64", checks=pa.Check.in_range(1, 100)),
+            "event_time": pa.Column(pd.DatetimeTZDtype("ns", "UTC")),
+        },
+        checks=[pa.Check(lambda data: len(data) >= 1000, name="at_least_1000_rows")],
+    )
+
+
+def with_pandera(schema: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """pandera as its documentation shows it for a quarantine: validate lazily, split off the rows
+    its failure cases name, with the columns each failed on (`_columns`, a sorted JSON list)."""
+    from pandera.errors import SchemaErrors
+
+    try:
+        schema.validate(frame, lazy=True)
+        failures = pd.DataFrame({"index": [], "column": []})
+    except SchemaErrors as errors:
+        failures = errors.failure_cases
+    rows = failures[failures["index"].notna()]
+    columns = rows.groupby(rows["index"].astype("int64"))["column"].agg(lambda c: json.dumps(sorted(set(c))))
+    bad = np.zeros(len(frame), dtype=bool)
+    bad[columns.index.to_numpy()] = True
+    valid = frame.take(np.flatnonzero(~bad)).reset_index(drop=True)
+    quarantined = frame.take(np.flatnonzero(bad)).reset_index(drop=True)
+    quarantined["_columns"] = columns.sort_index().to_numpy()
+    return valid, quarantined
+
+
+def failing_columns(reasons: pd.Series) -> list[str]:
+    """The project's `_reasons` (JSON lists of "column: rule") as sorted JSON lists of the columns."""
+    return [json.dumps(sorted({rule.partition(":")[0] for rule in json.loads(text)})) for text in reasons]
+
+
+def check_same_quarantine(tool: str, project: Any, valid: pd.DataFrame, quarantined: pd.DataFrame) -> None:
+    """Fail loudly unless a stock tool split the frame exactly as the project did."""
+    expected = project.quarantined.drop(columns=[REASONS_COLUMN])
+    got = quarantined.drop(columns=["_columns"], errors="ignore").reset_index(drop=True)
+    if len(valid) != len(project.valid) or len(got) != len(expected):
+        raise SystemExit(f"{tool}: {len(valid)} valid and {len(got)} quarantined rows, the project "
+                         f"{len(project.valid)} and {len(expected)}")
+    pd.testing.assert_frame_equal(got, expected, obj=f"{tool}'s quarantine")
+    if "_columns" in quarantined:
+        theirs = quarantined["_columns"].tolist()
+        ours = failing_columns(project.quarantined[REASONS_COLUMN])
+        if theirs != ours:
+            wrong = next(i for i, (a, b) in enumerate(zip(theirs, ours, strict=True)) if a != b)
+            raise SystemExit(f"{tool}: quarantined row {wrong} failed on {theirs[wrong]}, "
+                             f"in the project on {ours[wrong]}")
 
 
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
@@ -156,6 +224,10 @@ def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     start = time.perf_counter()
     value = fn(*args, **kwargs)
     return time.perf_counter() - start, value
+
+
+def speedup(by_size: dict[int, float], rows: int) -> float | None:
+    return round(by_size[rows], 2) if rows in by_size else None
 
 
 def main() -> None:
@@ -181,7 +253,14 @@ def main() -> None:
     assert check.rows_quarantined == 7 * len(KINDS) and not check.success
     print(f"check: both quarantine the same {check.rows_quarantined} rows for the same reasons", flush=True)
 
+    schema = pandera_schema()
+    plain_valid, plain_quarantined = out_of_the_box(spec, declared, small, work / "gx-plain")
+    check_same_quarantine("Great Expectations out of the box", check, plain_valid, plain_quarantined)
+    check_same_quarantine("pandera", check, *with_pandera(schema, small))
+    print("check: Great Expectations out of the box and pandera quarantine the same rows", flush=True)
+
     ratios: dict[int, float] = {}
+    speedups: dict[str, dict[int, float]] = {"gx": {}, "pandera": {}}
     for rows in args.sizes:
         frame = events(rows, max(2, rows // 10_000))
         repeats = 3 if rows <= 1_000_000 else 1
@@ -196,16 +275,29 @@ def main() -> None:
             if i == 0:  # the timed runs agree too
                 assert result.rows_quarantined == len(expected)
                 pd.testing.assert_frame_equal(result.quarantined, expected)
+                reference = result
             del result, expected
         base, ours = min(base_times), min(project_times)
         ratios[rows] = ours / base
         print(f"{rows:>10,} rows: project {ours:7.2f}s  hand-written {base:6.2f}s  ratio {ours / base:5.2f}  "
               f"(best of {repeats})", flush=True)
-        if rows == 1_000_000:
-            plain, _ = timed(out_of_the_box, spec, declared, frame, work / "gx-plain")
-            print(f"{rows:>10,} rows: Great Expectations out of the box {plain:7.2f}s  ratio {plain / base:5.2f}",
-                  flush=True)
-        del frame
+        plain, split = timed(out_of_the_box, spec, declared, frame, work / "gx-plain")
+        check_same_quarantine("Great Expectations out of the box", reference, *split)
+        del split
+        speedups["gx"][rows] = plain / ours
+        print(f"{rows:>10,} rows: Great Expectations out of the box {plain:7.2f}s  ratio {plain / base:5.2f}  "
+              f"project {plain / ours:4.2f}x faster", flush=True)
+        pandera_times = []
+        for _ in range(repeats):
+            seconds, split = timed(with_pandera, schema, frame)
+            pandera_times.append(seconds)
+            check_same_quarantine("pandera", reference, *split)
+            del split
+        with_pa = min(pandera_times)
+        speedups["pandera"][rows] = with_pa / ours
+        print(f"{rows:>10,} rows: pandera {with_pa:7.2f}s  ratio {with_pa / base:5.2f}  "
+              f"project {with_pa / ours:4.2f}x faster (best of {repeats})", flush=True)
+        del frame, reference
         gc.collect()
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
@@ -214,6 +306,10 @@ def main() -> None:
         "benchmark": "validation",
         "ratio_1m": round(ratios[1_000_000], 3) if 1_000_000 in ratios else None,
         "ratio_10m": round(ratios[10_000_000], 3) if 10_000_000 in ratios else None,
+        "speedup_vs_gx_1m": speedup(speedups["gx"], 1_000_000),
+        "speedup_vs_gx_10m": speedup(speedups["gx"], 10_000_000),
+        "speedup_vs_pandera_1m": speedup(speedups["pandera"], 1_000_000),
+        "speedup_vs_pandera_10m": speedup(speedups["pandera"], 10_000_000),
         "peak_rss_mb": round(peak_mb),
     }))
 
