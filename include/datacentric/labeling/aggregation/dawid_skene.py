@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from datacentric.labeling.aggregation.majority_vote import EncodedVotes, _accuracies, _errors_frame, confusion_matrices
+from datacentric.labeling.aggregation.majority_vote import (
+    EncodedVotes,
+    confusion_matrices,
+    errors_frame,
+    worker_accuracies,
+)
 
 
 @dataclass
@@ -143,5 +148,5 @@ class DawidSkene:
         winner = np.argmax(probas, axis=1)
         self.labels_ = pd.Series(np.asarray(classes, dtype=object)[winner], index=encoded.tasks, name="label")
         self.priors_ = pd.Series(priors, index=pd.Index(classes, name="label"), name="prior")
-        self.errors_ = _errors_frame(errors, encoded)
-        self.accuracies_ = _accuracies(encoded, probas)
+        self.errors_ = errors_frame(errors, encoded)
+        self.accuracies_ = worker_accuracies(encoded, probas)

@@ -118,13 +118,13 @@ class EncodedVotes:
         return np.bincount(self.worker, minlength=self.n_workers)
 
 
-def _accuracies(encoded: EncodedVotes, probas: np.ndarray) -> pd.Series:
+def worker_accuracies(encoded: EncodedVotes, probas: np.ndarray) -> pd.Series:
     """The expected share of each worker's answers that are right, judged by the items' posteriors."""
     right = np.bincount(encoded.worker, weights=probas[encoded.task, encoded.label], minlength=encoded.n_workers)
     return pd.Series(right / np.maximum(encoded.worker_votes(), 1), index=encoded.workers, name="accuracy")
 
 
-def _errors_frame(confusion: np.ndarray, encoded: EncodedVotes) -> pd.DataFrame:
+def errors_frame(confusion: np.ndarray, encoded: EncodedVotes) -> pd.DataFrame:
     """Per-worker confusion matrices in crowd-kit's layout: rows (worker, answered label), columns the
     true label, so `errors_.loc[(worker, answered), true]` is P(answered | true)."""
     k, m = encoded.n_classes, encoded.n_workers
@@ -171,8 +171,8 @@ class MajorityVote:
         totals = confusion.sum(axis=2, keepdims=True)
         uniform = np.full_like(confusion, 1 / max(encoded.n_classes, 1))  # a worker with no votes on a class
         confusion = np.divide(confusion, totals, out=uniform, where=totals > 0)
-        self.errors_ = _errors_frame(confusion, encoded)
-        self.accuracies_ = _accuracies(encoded, one_hot)
+        self.errors_ = errors_frame(confusion, encoded)
+        self.accuracies_ = worker_accuracies(encoded, one_hot)
         return self
 
     def fit_predict(self, data: pd.DataFrame) -> pd.Series:
