@@ -30,10 +30,7 @@ copy, so a restored workspace never shares inodes with the cache.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
-import gc
-import hashlib
 import json
 import logging
 import marshal
@@ -49,11 +46,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datacentric.atomic import write_atomic
 from datacentric.errors import RepositoryError, TimeFormatError
 from datacentric.hashing import sha256_json
 from datacentric.repository.store import CHANGELOG, ZONES
 from datacentric.times import parse_instant
+from datacentric.versioning import scanner
+from datacentric.versioning.cache import ObjectStore, atomic_write_bytes, md5_file, object_path
+from datacentric.versioning.dvcfiles import ZoneContent, content_tuple, dvc_file_text, parse_dvc_file
+from datacentric.versioning.git import GIT_ENV, ensure_lines, run_command
+from datacentric.versioning.scanner import ZoneScan, gc_paused
 from datacentric.versioning.state_id import data_state_id, stage_pins, state_time, tag_name
 
 if TYPE_CHECKING:
@@ -61,33 +62,34 @@ if TYPE_CHECKING:
     from datacentric.repository import DataRepository
     from datacentric.settings import Settings
 
+
 log = logging.getLogger(__name__)
 
+
 TRACKED_ZONES = tuple(ZONES)
+
+
 REMOTE_NAME = "storage"
+
+
 # Cache link types, best first; the first one the filesystem supports is used (see module doc).
 DEFAULT_LINK_TYPES = ("reflink", "hardlink", "copy")
+
+
 RESTORE_LINK_TYPES = ("reflink", "copy")
-# A directory or file whose mtime is this close to the previous scan may have changed again within
-# the filesystem's timestamp granularity after it was recorded, so it is looked at again.
-RACY_MARGIN_NS = 1_000_000_000
+
+
 INDEX_VERSION = 2
 
-_GIT_ENV = {
-    "GIT_AUTHOR_NAME": "datacentric",
-    "GIT_AUTHOR_EMAIL": "datacentric@localhost",
-    "GIT_COMMITTER_NAME": "datacentric",
-    "GIT_COMMITTER_EMAIL": "datacentric@localhost",
-    # Read-only git commands must not take index.lock behind a snapshot's back.
-    "GIT_OPTIONAL_LOCKS": "0",
-}
+
 _GITIGNORE = ".publish.lock\n.snapshot.lock\n*.tmp\n"
+
+
 _DVCIGNORE = "# temporary files of atomic publishes and snapshots\n*.tmp\n"
+
+
 # Record keys that describe a state but are not pins (they do not enter the data state id).
 _META_KEYS = ("tag", "commit", "date", "data_state_id", "run", "changelog_bytes", "taken_at")
-_FICLONE = 0x40049409
-_UNSUPPORTED_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTTY, errno.EINVAL, errno.EOPNOTSUPP,
-                     errno.ENOTSUP, errno.ENOSYS, errno.EACCES}
 
 
 @dataclass(frozen=True)
@@ -106,15 +108,6 @@ class Snapshot:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class ZoneContent:
-    """A zone as DVC records it: the md5 of its .dir object, total size and file count."""
-
-    md5: str
-    size: int
-    nfiles: int
 
 
 def parse_link_types(raw: str) -> tuple[str, ...]:
@@ -200,8 +193,8 @@ class Versioner:
                 conf.setdefault("core", {})["autostage"] = True
                 conf.setdefault("cache", {})["type"] = ",".join(self.link_types)
             self._git("add", ".dvc")
-        _ensure_lines(self.root / ".gitignore", [*_GITIGNORE.splitlines(), *(f"/{zone}" for zone in TRACKED_ZONES)])
-        _ensure_lines(self.root / ".dvcignore", _DVCIGNORE.splitlines())
+        ensure_lines(self.root / ".gitignore", [*_GITIGNORE.splitlines(), *(f"/{zone}" for zone in TRACKED_ZONES)])
+        ensure_lines(self.root / ".dvcignore", _DVCIGNORE.splitlines())
         if self.remote:
             self._configure_remote()
 
@@ -221,7 +214,7 @@ class Versioner:
                 local = conf.setdefault("remote", {}).setdefault(REMOTE_NAME, {})
                 local.clear()
                 local.update(self.remote_config)
-        _atomic_write_bytes(marker, wanted.encode())
+        atomic_write_bytes(marker, wanted.encode())
 
     def indexed_objects(self) -> set[str]:
         """The cache objects the snapshot index believes are there (files of the working copy since
@@ -362,23 +355,23 @@ class Versioner:
 
     def _commit_zones(self, *, rescan: bool) -> dict[str, ZoneContent]:
         index_path = self._state_dir() / "index"
-        with _gc_paused():
+        with gc_paused():
             index = {} if rescan else _load_index(index_path, self)
             scan_start = time.time_ns()
-            store = _ObjectStore(self.cache_dir, self.link_types)
+            store = ObjectStore(self.cache_dir, self.link_types)
             new_index: dict[str, Any] = {"version": INDEX_VERSION, "cache": str(self.cache_dir.resolve()),
                                          "scanned_at_ns": scan_start, "zones": {}}
             contents: dict[str, ZoneContent] = {}
             for zone in TRACKED_ZONES:
                 old = index.get("zones", {}).get(zone) or {}
-                scan = _ZoneScan(self.root / zone, old.get("dirs", {}), store,
-                                 int(index.get("scanned_at_ns", 0)) - RACY_MARGIN_NS)
+                scan = ZoneScan(self.root / zone, old.get("dirs", {}), store,
+                                 int(index.get("scanned_at_ns", 0)) - scanner.RACY_MARGIN_NS)
                 root_dir = scan.run()
                 if root_dir is None or not root_dir.count:
                     content = None
                 elif scan.changed or not old.get("content"):
                     if not root_dir.fragment:  # an index without the zone's listing: look at everything
-                        scan = _ZoneScan(self.root / zone, {}, store, -1)
+                        scan = ZoneScan(self.root / zone, {}, store, -1)
                         root_dir = scan.run()
                         assert root_dir is not None
                     content = store.add_tree(root_dir.fragment, root_dir.size, root_dir.count)
@@ -386,16 +379,16 @@ class Versioner:
                     content = ZoneContent(*old["content"])
                 if "" in scan.dirs:  # the whole zone's listing is its .dir object; not kept twice
                     scan.dirs[""] = (*scan.dirs[""][:4], "", *scan.dirs[""][5:])
-                new_index["zones"][zone] = {"dirs": scan.dirs, "content": _astuple(content)}
+                new_index["zones"][zone] = {"dirs": scan.dirs, "content": content_tuple(content)}
                 dvc_file = self.root / f"{zone}.dvc"
                 if content is None:
                     dvc_file.unlink(missing_ok=True)
                     continue
                 contents[zone] = content
-                text = _dvc_file_text(zone, content)
+                text = dvc_file_text(zone, content)
                 if not dvc_file.exists() or dvc_file.read_text() != text:
-                    _atomic_write_bytes(dvc_file, text.encode())
-            _atomic_write_bytes(index_path, marshal.dumps(new_index))
+                    atomic_write_bytes(dvc_file, text.encode())
+            atomic_write_bytes(index_path, marshal.dumps(new_index))
         if store.stored:
             log.info("snapshot of %s: %d new object(s) in the cache (%s)", self.root, store.stored,
                      store.link_used or "none")
@@ -406,7 +399,7 @@ class Versioner:
         for zone in TRACKED_ZONES:
             dvc_file = self.root / f"{zone}.dvc"
             if dvc_file.exists():
-                content = _parse_dvc_file(dvc_file.read_text(), dvc_file)
+                content = parse_dvc_file(dvc_file.read_text(), dvc_file)
                 if content is not None:
                     contents[zone] = content
         return contents
@@ -418,14 +411,14 @@ class Versioner:
         for zone in TRACKED_ZONES:
             blob = blobs.get(f"{zone}.dvc")
             if blob is not None:
-                content = _parse_dvc_file(blob.decode(), f"{commit[:12]}:{zone}.dvc")
+                content = parse_dvc_file(blob.decode(), f"{commit[:12]}:{zone}.dvc")
                 if content is not None:
                     contents[zone] = content
         return contents
 
     def dir_entries(self, dir_md5: str) -> dict[str, str]:
         """relpath -> md5 of a .dir object, read from the cache, else from the remote."""
-        path = _object_path(self.cache_dir, dir_md5)
+        path = object_path(self.cache_dir, dir_md5)
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -482,7 +475,7 @@ class Versioner:
             raise RepositoryError(f"push to DVC remote {self.remote} failed for {len(result.failed)} object(s)")
         done.update({zone: content.md5 for zone, content in todo.items()})
         pushed[self.remote or ""] = done
-        _atomic_write_bytes(marker, json.dumps(pushed).encode())
+        atomic_write_bytes(marker, json.dumps(pushed).encode())
         log.info("pushed %d zone(s) (%d object(s) checked) to %s", len(todo), len(objects), self.remote)
 
     # -- lookups -------------------------------------------------------------------------------
@@ -555,8 +548,8 @@ class Versioner:
         dest.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".restoring", dir=dest.parent))
         try:
-            _run(["git", "clone", "--quiet", "--no-checkout", str(self.root.resolve()), str(work)])
-            _run(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", state["commit"]], cwd=work)
+            run_command(["git", "clone", "--quiet", "--no-checkout", str(self.root.resolve()), str(work)])
+            run_command(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", state["commit"]], cwd=work)
             local_cache = self.cache_dir
             with Repo(str(work)) as repo, repo.config.edit("local") as conf:
                 conf.setdefault("cache", {})["type"] = ",".join(link_types)
@@ -598,7 +591,7 @@ class Versioner:
             head = None
             if (dest / ".git").is_dir():
                 with contextlib.suppress(RepositoryError):
-                    head = _run(["git", "rev-parse", "HEAD"], cwd=dest).strip()
+                    head = run_command(["git", "rev-parse", "HEAD"], cwd=dest).strip()
             if head != state["commit"]:
                 raise RepositoryError(f"restore target {dest} is not empty and does not hold {state['tag']} "
                                       f"(commit {state['commit'][:12]}); choose an empty folder")
@@ -612,7 +605,7 @@ class Versioner:
         """Several files of one commit through one `git cat-file --batch` process."""
         query = "".join(f"{commit}:{path}\n" for path in paths).encode()
         proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, input=query, capture_output=True,
-                              env={**os.environ, **_GIT_ENV})
+                              env={**os.environ, **GIT_ENV})
         if proc.returncode != 0:
             raise RepositoryError(f"git cat-file failed in {self.root}: {proc.stderr.decode(errors='replace')}")
         out, pos, blobs = proc.stdout, 0, {}
@@ -632,7 +625,7 @@ class Versioner:
         """Commit what is staged; False when there was nothing to commit (the first commit of a
         repository is made even when empty, so every snapshot has a commit to tag)."""
         proc = subprocess.run(["git", "commit", "--quiet", "-m", message], cwd=self.root, capture_output=True,
-                              text=True, env={**os.environ, **_GIT_ENV})
+                              text=True, env={**os.environ, **GIT_ENV})
         if proc.returncode == 0:
             return True
         if "nothing to commit" not in proc.stdout + proc.stderr:
@@ -702,261 +695,7 @@ class Versioner:
         return self._lock()
 
     def _git(self, *args: str) -> str:
-        return _run(["git", *args], cwd=self.root)
-
-
-# -- scanning and the object store -----------------------------------------------------------
-
-
-@dataclass
-class _DirRecord:
-    """One directory of a zone in the snapshot index. `files` maps a name to (inode, size, mtime_ns,
-    md5), marshalled, so unchanged directories are never decoded; `fragment` is the part of the
-    zone's .dir listing for the whole subtree, with its total size and file count."""
-
-    mtime_ns: int
-    inode: int
-    files: bytes
-    subdirs: tuple[str, ...]
-    fragment: str
-    size: int
-    count: int
-
-
-class _ZoneScan:
-    """Walks a zone, listing only directories whose mtime or inode changed since the last scan and
-    hashing only files that are new or were replaced (see the module docstring).
-
-    DVC sorts a .dir listing by relative path. Every path below a subdirectory `d` starts with `d/`,
-    so among the entries of one directory, a subdirectory sorts as `d/` against file names: the
-    listing of a subtree is contiguous, and an unchanged subtree's rendered fragment is reused."""
-
-    def __init__(self, zone_root: Path, old_dirs: dict[str, tuple], store: _ObjectStore, trusted_before: int):
-        self.zone_root = str(zone_root)
-        self.old_dirs = old_dirs
-        self.store = store
-        self.trusted_before = trusted_before
-        self.dirs: dict[str, tuple] = {}
-        self.changed = False
-
-    def run(self) -> _DirRecord | None:
-        if not os.path.isdir(self.zone_root):
-            self.changed = bool(self.old_dirs)
-            return None
-        root, _ = self._visit("")
-        if set(self.dirs) != set(self.old_dirs):
-            self.changed = True
-        return root
-
-    def _visit(self, rel: str) -> tuple[_DirRecord | None, bool]:
-        """The directory's record and whether it was reused whole (nothing below it changed)."""
-        here = os.path.join(self.zone_root, rel) if rel else self.zone_root
-        try:
-            st = os.stat(here)
-        except FileNotFoundError:
-            self.changed = True
-            return None, False
-        old = _DirRecord(*self.old_dirs[rel]) if rel in self.old_dirs else None
-        trusted = (old is not None and old.mtime_ns == st.st_mtime_ns and old.inode == st.st_ino
-                   and old.mtime_ns < self.trusted_before)
-        files: dict[str, tuple[int, int, int, str]] | None = None
-        if trusted:
-            assert old is not None
-            files_blob, subdirs = old.files, old.subdirs
-        else:
-            self.changed = True
-            files, subdirs = self._list(here, marshal.loads(old.files) if old else {})
-            files_blob = marshal.dumps(files)
-        prefix = f"{rel}/" if rel else ""
-        visited = {sub: self._visit(prefix + sub) for sub in subdirs}
-        children = {sub: child for sub, (child, _) in visited.items()}
-        reused = trusted and all(child_reused for _, child_reused in visited.values())
-        if reused:
-            assert old is not None
-            record = _DirRecord(st.st_mtime_ns, st.st_ino, files_blob, subdirs, old.fragment, old.size, old.count)
-        else:
-            if files is None:
-                files = marshal.loads(files_blob)
-            parts: list[tuple[str, str]] = []
-            size = count = 0
-            for name, (_, fsize, _, md5) in files.items():
-                parts.append((name, f'{{"md5": "{md5}", "relpath": {_json_str(prefix + name)}}}'))
-                size += fsize
-                count += 1
-            for sub, child in children.items():
-                if child is not None and child.count:
-                    parts.append((sub + "/", child.fragment))
-                    size += child.size
-                    count += child.count
-            parts.sort(key=lambda part: part[0])
-            record = _DirRecord(st.st_mtime_ns, st.st_ino, files_blob, subdirs,
-                                ", ".join(fragment for _, fragment in parts), size, count)
-        self.dirs[rel] = _record_tuple(record)
-        return record, reused
-
-    def _list(
-        self, here: str, old_files: dict[str, tuple[int, int, int, str]]
-    ) -> tuple[dict[str, tuple[int, int, int, str]], tuple[str, ...]]:
-        files: dict[str, tuple[int, int, int, str]] = {}
-        subdirs = []
-        with os.scandir(here) as listing:
-            for entry in listing:
-                name = entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    subdirs.append(name)
-                    continue
-                if name.endswith(".tmp") or not entry.is_file():
-                    continue
-                previous = old_files.get(name)
-                if previous is not None:
-                    try:
-                        st = entry.stat()
-                    except FileNotFoundError:
-                        continue
-                    if (st.st_ino, st.st_size, st.st_mtime_ns) == previous[:3] and previous[2] < self.trusted_before:
-                        files[name] = previous
-                        continue
-                try:
-                    md5, st = self.store.add_file(os.path.join(here, name))
-                except FileNotFoundError:
-                    continue  # removed while the snapshot ran
-                files[name] = (st.st_ino, st.st_size, st.st_mtime_ns, md5)
-        return files, tuple(sorted(subdirs))
-
-
-def _record_tuple(record: _DirRecord) -> tuple:
-    return (record.mtime_ns, record.inode, record.files, record.subdirs, record.fragment, record.size, record.count)
-
-
-def _json_str(text: str) -> str:
-    """json.dumps(text) (what DVC writes), without its cost for the usual plain names."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return f'"{text}"'
-    return json.dumps(text)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    # The index holds tens of thousands of small tuples; the cyclic collector would rescan them on
-    # every allocation burst although none of them can form a cycle.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-class _ObjectStore:
-    """Puts files into a DVC cache (files/md5/<2>/<30>) by reflink, hardlink or copy."""
-
-    def __init__(self, cache_dir: Path, link_types: tuple[str, ...]) -> None:
-        self.base = cache_dir / "files" / "md5"
-        self.links = [t for t in link_types if t in ("reflink", "hardlink", "copy")] or ["copy"]
-        self.known_dirs: set[str] = set()
-        self.stored = 0
-        self.link_used: str | None = None
-
-    def _target(self, md5: str) -> str:
-        folder = os.path.join(self.base, md5[:2])
-        if folder not in self.known_dirs:
-            os.makedirs(folder, exist_ok=True)
-            self.known_dirs.add(folder)
-        return os.path.join(folder, md5[2:])
-
-    def add_file(self, path: str) -> tuple[str, os.stat_result]:
-        """Hash `path` and make sure the cache holds its bytes; returns its md5 and its stat."""
-        for _ in range(5):
-            with open(path, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                md5 = hashlib.file_digest(handle, "md5").hexdigest()
-                target = self._target(md5)
-                if os.path.exists(target) or self._store(path, handle, st, target):
-                    return md5, st
-        raise RepositoryError(f"{path} kept changing while it was being snapshotted")
-
-    def _store(self, path: str, handle: Any, st: os.stat_result, target: str) -> bool:
-        """False when `path` was replaced between hashing and linking (the caller hashes again)."""
-        while self.links:
-            link = self.links[0]
-            try:
-                if link == "hardlink":
-                    try:
-                        os.link(path, target)
-                    except FileExistsError:
-                        return True
-                    if os.stat(target).st_ino != st.st_ino:
-                        os.unlink(target)  # a different file was renamed into place meanwhile
-                        return False
-                    os.fchmod(handle.fileno(), 0o444)
-                else:
-                    self._write_from(handle, target, clone=link == "reflink")
-            except OSError as exc:
-                if exc.errno in _UNSUPPORTED_LINK and len(self.links) > 1:
-                    log.debug("cache link type %s unsupported here (%s); trying %s", link, exc, self.links[1])
-                    self.links.pop(0)
-                    continue
-                raise
-            self.stored += 1
-            self.link_used = link
-            return True
-        raise RepositoryError("no cache link type left")
-
-    def _write_from(self, handle: Any, target: str, *, clone: bool) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=os.path.dirname(target))
-        try:
-            if clone:
-                fcntl.ioctl(fd, _FICLONE, handle.fileno())
-            else:
-                handle.seek(0)
-                with os.fdopen(os.dup(fd), "wb") as out:
-                    shutil.copyfileobj(handle, out, 1 << 20)
-            os.fchmod(fd, 0o444)
-            os.close(fd)
-            fd = -1
-            os.replace(tmp, target)
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-
-    def add_tree(self, fragment: str, size: int, count: int) -> ZoneContent:
-        """The .dir object of a zone, byte for byte what `dvc add` writes; stored if new."""
-        data = f"[{fragment}]".encode()
-        md5 = hashlib.md5(data).hexdigest() + ".dir"
-        target = self._target(md5)
-        if not os.path.exists(target):
-            _atomic_write_bytes(Path(target), data, mode=0o444)
-        return ZoneContent(md5, size, count)
-
-
-def _object_path(cache_dir: Path, md5: str) -> Path:
-    return cache_dir / "files" / "md5" / md5[:2] / md5[2:]
-
-
-def _dvc_file_text(zone: str, content: ZoneContent) -> str:
-    return (f"outs:\n- md5: {content.md5}\n  size: {content.size}\n  nfiles: {content.nfiles}\n"
-            f"  hash: md5\n  path: {zone}\n")
-
-
-def _parse_dvc_file(text: str, where: Any) -> ZoneContent | None:
-    import yaml
-
-    try:
-        doc = yaml.safe_load(text) or {}
-        out = (doc.get("outs") or [None])[0]
-    except (yaml.YAMLError, AttributeError, IndexError) as exc:
-        raise RepositoryError(f"{where}: not a readable .dvc file: {exc}") from None
-    if not out or not out.get("md5"):
-        return None
-    return ZoneContent(str(out["md5"]), int(out.get("size") or 0), int(out.get("nfiles") or 1))
-
-
-def _astuple(content: ZoneContent | None) -> tuple[str, int, int] | None:
-    return (content.md5, content.size, content.nfiles) if content else None
+        return run_command(["git", *args], cwd=self.root)
 
 
 def _load_index(path: Path, versioner: Versioner) -> dict[str, Any]:
@@ -982,22 +721,6 @@ def _parse_when(ref: str) -> datetime | None:
         return parse_instant(ref, "restore target", day_end=True)
     except TimeFormatError as exc:
         raise RepositoryError(f"{exc} (it looks like a date)") from None
-
-
-def _ensure_lines(path: Path, lines: list[str]) -> None:
-    text = path.read_text() if path.exists() else ""
-    present = set(text.splitlines())
-    missing = [line for line in lines if line not in present]
-    if missing:
-        if text and not text.endswith("\n"):
-            text += "\n"
-        _atomic_write_bytes(path, (text + "".join(f"{line}\n" for line in missing)).encode())
-
-
-def _atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> None:
-    # Snapshot metadata and cache objects: many small files that a retried snapshot rewrites, so
-    # atomic but not fsynced one by one.
-    write_atomic(target, data, mode=mode, durable=False)
 
 
 def snapshot_stage(
@@ -1028,9 +751,6 @@ def snapshot_stage(
     )
 
 
-# -- verification ----------------------------------------------------------------------------
-
-
 def verify_tree(root: Path) -> int:
     """Check every DVC-tracked file against the md5 DVC recorded; returns how many were checked."""
     from dvc.repo import Repo
@@ -1046,27 +766,11 @@ def verify_tree(root: Path) -> int:
                         raise RepositoryError(f"the file list of {out_path} ({out.hash_info.value}) is missing")
                     for key, _, oid in entries:
                         file_path = out_path.joinpath(*key)
-                        if not file_path.is_file() or _md5(file_path) != oid.value:
+                        if not file_path.is_file() or md5_file(file_path) != oid.value:
                             raise RepositoryError(f"restored file {file_path} does not match its recorded hash")
                         checked += 1
                 elif out.hash_info.value:
-                    if not out_path.is_file() or _md5(out_path) != out.hash_info.value:
+                    if not out_path.is_file() or md5_file(out_path) != out.hash_info.value:
                         raise RepositoryError(f"restored file {out_path} does not match its recorded hash")
                     checked += 1
     return checked
-
-
-def _md5(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "md5").hexdigest()
-
-
-def _run(cmd: list[str], cwd: Path | None = None) -> str:
-    env = {**os.environ, **_GIT_ENV}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RepositoryError(f"{' '.join(cmd[:3])} failed in {cwd}: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout
-
-
-__all__ = ["Snapshot", "Versioner", "ZoneContent", "data_state_id", "snapshot_stage", "tag_name", "verify_tree"]

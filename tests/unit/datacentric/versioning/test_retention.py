@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from datacentric.errors import RepositoryError
+from datacentric.versioning.cache import md5_file as _md5
 from datacentric.versioning.retention import RetentionPolicy, collect, family_of, referenced_objects
-from datacentric.versioning.versioner import Versioner, _md5
+from datacentric.versioning.versioner import Versioner
 
 
 def _write(root: Path, relpath: str, data: bytes) -> None:

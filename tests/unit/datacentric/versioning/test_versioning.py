@@ -16,8 +16,7 @@ import pandas as pd
 import pytest
 from datacentric.errors import RepositoryError
 from datacentric.repository.store import DataRepository
-from datacentric.versioning import state_id
-from datacentric.versioning import versioner as versioning
+from datacentric.versioning import cache, scanner, state_id
 from datacentric.versioning.state_id import tag_name
 from datacentric.versioning.versioner import Versioner, verify_tree
 
@@ -34,7 +33,7 @@ def repo(tmp_path: Path) -> DataRepository:
 @pytest.fixture
 def no_racy_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trust directory mtimes from the previous scan at once (tests need not wait out the margin)."""
-    monkeypatch.setattr(versioning, "RACY_MARGIN_NS", 0)
+    monkeypatch.setattr(scanner, "RACY_MARGIN_NS", 0)
 
 
 def _git(root: Path, *args: str) -> str:
@@ -51,13 +50,13 @@ def _commits(root: Path) -> int:
 
 def _count_hashing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     hashed: list[str] = []
-    original = versioning._ObjectStore.add_file
+    original = cache.ObjectStore.add_file
 
-    def counting(self: versioning._ObjectStore, path: str) -> tuple[str, os.stat_result]:
+    def counting(self: cache.ObjectStore, path: str) -> tuple[str, os.stat_result]:
         hashed.append(path)
         return original(self, path)
 
-    monkeypatch.setattr(versioning._ObjectStore, "add_file", counting)
+    monkeypatch.setattr(cache.ObjectStore, "add_file", counting)
     return hashed
 
 
@@ -168,7 +167,7 @@ def test_rescan_finds_an_in_place_edit(tmp_path: Path, no_racy_wait: None) -> No
         handle.write(b"edit!")
     snap = v.snapshot("t/2", message="m", push=False, rescan=True)
     assert snap.changed
-    assert v.dir_entries(v.zone_contents("HEAD")["raw"].md5)["s/a.bin"] == versioning._md5(target)
+    assert v.dir_entries(v.zone_contents("HEAD")["raw"].md5)["s/a.bin"] == cache.md5_file(target)
 
 
 def test_temporary_files_of_publishers_are_not_snapshotted(tmp_path: Path) -> None:
@@ -187,7 +186,7 @@ def test_cache_link_types(tmp_path: Path, links: tuple[str, ...], shares_inode: 
     _write(root, "raw/s/a.bin", b"payload")
     v = Versioner(root, link_types=links)
     v.snapshot("t/1", message="m", push=False)
-    md5 = versioning._md5(root / "raw/s/a.bin")
+    md5 = cache.md5_file(root / "raw/s/a.bin")
     cached = root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     assert cached.read_bytes() == b"payload"
     assert (cached.stat().st_ino == (root / "raw/s/a.bin").stat().st_ino) is shares_inode
@@ -308,7 +307,7 @@ def test_restore_by_id_and_date_verifies_hashes(repo: DataRepository, tmp_path: 
     assert restored["files_verified"] >= 1 and restored["restored_from"] == "cache"
     assert (tmp_path / "restored" / "raw" / "src" / "a.parquet").read_bytes() == original
     restored_inode = (tmp_path / "restored/raw/src/a.parquet").stat().st_ino
-    md5 = versioning._md5(tmp_path / "restored/raw/src/a.parquet")
+    md5 = cache.md5_file(tmp_path / "restored/raw/src/a.parquet")
     assert restored_inode != (repo.root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).stat().st_ino, \
         "a restored workspace must not share inodes with the cache"
     by_date = v.resolve(v.states()[-1]["date"])
@@ -385,17 +384,18 @@ _CHILD = textwrap.dedent("""
     import os, signal, sys, time
     from pathlib import Path
     sys.path[:0] = [{include!r}]
+    from datacentric.versioning import cache
     from datacentric.versioning import versioner as versioning
     root, tag, where = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     if where.startswith("store:"):
         limit, calls = int(where.split(":")[1]), []
-        original = versioning._ObjectStore.add_file
+        original = cache.ObjectStore.add_file
         def dying(self, path):
             calls.append(path)
             if len(calls) > limit:
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(self, path)
-        versioning._ObjectStore.add_file = dying
+        cache.ObjectStore.add_file = dying
     if where == "before_tag":
         original_commit = versioning.Versioner._commit
         def commit_then_die(self, message):
