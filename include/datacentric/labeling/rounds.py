@@ -93,13 +93,6 @@ def _task_of(loaded: LoadedManifest) -> LabelTask:
     return loaded.spec.label_task
 
 
-def labeled_items(repo: DataRepository, task: str) -> set[str]:
-    files = repo.files("labels", task, "consolidated")
-    if not files:
-        return set()
-    return set(pd.concat([pd.read_parquet(f, columns=["task"]) for f in files])["task"].astype(str))
-
-
 def select_items(loaded: LoadedManifest, repo: DataRepository, *, limit: int | None = None) -> pd.DataFrame:
     """The validated items of the task's source that the next round sends out, within the budget
     (`limit`, default the task's budget_per_run): columns task, text, round, reason.

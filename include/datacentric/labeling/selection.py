@@ -18,8 +18,6 @@ import pandas as pd
 from datacentric.manifest.model import LabelTask
 from datacentric.repository.store import DataRepository
 
-RULES = ("label_issue", "low_confidence", "unlabeled")
-
 
 def _read_all(repo: DataRepository, task: str, folder: str, columns: list[str] | None = None) -> pd.DataFrame:
     frames = []

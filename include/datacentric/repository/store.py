@@ -229,10 +229,6 @@ class DataRepository:
         with self._index_lock:
             return dict(self._index.live)
 
-    def origins_seen(self, source: str) -> dict[str, str]:
-        """origin URI -> checksum of what was last ingested from it, for one source."""
-        return {origin: marks.get("sha256", "") for origin, marks in self.origin_marks(source).items()}
-
     def origin_marks(self, source: str) -> dict[str, dict[str, str]]:
         """origin URI -> {"sha256": checksum, "identity": cheap marker} of the last ingestion from it."""
         self._refresh()

@@ -27,7 +27,6 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from itertools import repeat
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -200,8 +199,3 @@ def _interleave(columns: list[list], n: int) -> list:
     for j, column in enumerate(columns):
         matrix[:, j] = column
     return matrix.reshape(-1).tolist()
-
-
-def database_path(config: RepoConfig) -> Path:
-    """The SQLite file of a repo config (relative paths are under the feature repository)."""
-    return Path(feast_sqlite.SqliteOnlineStore._get_db_path(config))
