@@ -1,17 +1,10 @@
-"""The validation operators, the Data Docs link and the plugin that serves Data Docs in the Airflow UI.
-
-The operators run for real on a data repository in tmp_path; one test runs a small DAG through
-`dag.test()` to show that a failed gate fails its task, stops what is downstream, and leaves the
-"Data Docs" link and the summary in XCom, where the UI reads them. The plugin's web app is tested
-inside Airflow's own API server app, signed in with a token from Airflow's auth manager.
-"""
+"""The validation operators run for real on a data repository in tmp_path; one test runs a small DAG
+through `dag.test()` to show that a failed gate fails its task, stops what is downstream, and leaves
+the "Data Docs" link and the summary in XCom, where the UI reads them."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from datacentric.manifest import load_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.sources.ingest import ingest_source
-from datacentric_airflow.links.validation import DATA_DOCS_URL_PREFIX, XCOM_DATA_DOCS, DataDocsLink, data_docs_url
+from datacentric_airflow.links.validation import DATA_DOCS_URL_PREFIX, XCOM_DATA_DOCS, DataDocsLink
 from datacentric_airflow.operators.validation import XCOM_SUMMARY, RelationshipCheckOperator, ValidateSourceOperator
 
 MANIFEST = """\
@@ -119,6 +112,36 @@ class TestValidateSourceOperator:
         assert op.template_fields == ("manifest", "source")
         assert [link.name for link in op.operator_extra_links] == ["Data Docs"]
 
+    def test_a_failed_gate_in_a_dag_fails_its_task_stops_downstream_and_links_data_docs(
+        self, airflow_db: None, shop
+    ) -> None:
+        from airflow.models.xcom import XComModel
+        from airflow.sdk import DAG
+        from airflow.sdk.bases.operator import chain
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        shop.land("orders", orders(10, bad=5))
+        with DAG("validation_gate_test", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC)) as dag:
+            validate = ValidateSourceOperator(task_id="validate", manifest=shop.manifest, source="orders", retries=2)
+            after = RelationshipCheckOperator(task_id="after", manifest=shop.manifest)
+            chain(validate, after)
+        register(dag, shop.root)
+        run = dag.test()
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        assert states == {"validate": "failed", "after": "upstream_failed"}
+        assert next(ti for ti in run.get_task_instances() if ti.task_id == "validate").try_number == 1  # no retry
+
+        with create_session() as session:
+            xcoms = {x.key: x.value for x in session.scalars(
+                select(XComModel).where(XComModel.dag_id == dag.dag_id, XComModel.run_id == run.run_id))}
+        link = xcoms[DataDocsLink().xcom_key]  # what the UI shows as the "Data Docs" button
+        assert link.startswith(f"{DATA_DOCS_URL_PREFIX}/validations/orders/manual__") and link.endswith(".html")
+        assert unquote(link.removeprefix(DATA_DOCS_URL_PREFIX + "/")) == \
+            Path(xcoms[XCOM_DATA_DOCS]).relative_to(shop.gx_root / "gx/uncommitted/data_docs/local_site").as_posix()
+        summary = xcoms[XCOM_SUMMARY]
+        assert summary["success"] is False and "GATE FAILED" in summary["message"]
+
 
 class TestRelationshipCheckOperator:
     def test_reports_orphans_and_fails_over_the_limit(self, shop) -> None:
@@ -136,90 +159,6 @@ class TestRelationshipCheckOperator:
         assert stored["relationships"][0]["orphan_rows"] == 10
 
 
-class TestDataDocsLink:
-    def test_url_of_a_page_under_the_data_docs_folder(self, tmp_path: Path) -> None:
-        page = tmp_path / "gx" / "gx/uncommitted/data_docs/local_site/validations/orders/run/x.html"
-        assert data_docs_url(str(page), gx_root=tmp_path / "gx") == \
-            f"{DATA_DOCS_URL_PREFIX}/validations/orders/run/x.html"
-        assert data_docs_url(str(page), gx_root=tmp_path / "gx", base_url="https://airflow.example.com/") == \
-            f"https://airflow.example.com{DATA_DOCS_URL_PREFIX}/validations/orders/run/x.html"
-        assert data_docs_url(str(tmp_path / "elsewhere.html"), gx_root=tmp_path / "gx") == ""
-        odd = page.parent / "manual__2026-11-01T00:00:00+00:00" / "a b.html"
-        assert data_docs_url(str(odd), gx_root=tmp_path / "gx") == \
-            f"{DATA_DOCS_URL_PREFIX}/validations/orders/run/manual__2026-11-01T00%3A00%3A00%2B00%3A00/a%20b.html"
-        assert data_docs_url(None, gx_root=tmp_path / "gx") == ""
-
-    def test_get_link_reads_the_page_from_xcom(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        monkeypatch.setenv("DATACENTRIC_GX_ROOT", str(tmp_path))
-        monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://localhost:8080")
-        page = tmp_path / "gx/uncommitted/data_docs/local_site/index.html"
-        asked = []
-
-        def get_value(*, ti_key, key):
-            asked.append((ti_key, key))
-            return str(page)
-
-        monkeypatch.setattr(XCom, "get_value", get_value)
-        link = DataDocsLink().get_link(None, ti_key="ti-key")
-        assert link == f"http://localhost:8080{DATA_DOCS_URL_PREFIX}/index.html"
-        assert asked == [("ti-key", XCOM_DATA_DOCS)]
-        assert DataDocsLink().xcom_key == "_link_DataDocsLink"
-
-
-# -- inside Airflow ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def airflow_db() -> None:
-    """The session's Airflow metadata database, migrated (idempotent)."""
-    Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-                             capture_output=True, text=True, env=os.environ)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
-
-
-def test_the_plugin_registers_the_link_and_the_data_docs_app() -> None:
-    from airflow import plugins_manager
-
-    plugins = {p.name: p for p in plugins_manager._get_plugins()[0]}
-    assert "datacentric" in plugins, plugins_manager._get_plugins()[1]
-    links = [type(link).__name__ for link in plugins_manager.get_operator_extra_links()]
-    assert links == ["DataDocsLink", "LabelQualityReportLink"]
-    apps, _ = plugins_manager.get_fastapi_plugins()
-    assert [(a["url_prefix"], a["name"]) for a in apps] == [
-        (DATA_DOCS_URL_PREFIX, "Data Docs"), ("/datacentric/reports", "Reports")]
-    assert plugins["datacentric"].external_views[0]["href"] == f"{DATA_DOCS_URL_PREFIX}/index.html"
-
-
-def test_the_api_server_serves_data_docs_to_signed_in_users_only(
-    airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from airflow.api_fastapi.app import create_app, get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from fastapi.testclient import TestClient
-
-    monkeypatch.setenv("DATACENTRIC_GX_ROOT", str(tmp_path))
-    site = tmp_path / "gx/uncommitted/data_docs/local_site"
-    (site / "validations" / "orders").mkdir(parents=True)
-    (site / "index.html").write_text("<h1>index</h1>")
-    (site / "validations" / "orders" / "run.html").write_text("<h1>run</h1>")
-    (tmp_path / "secret.txt").write_text("not a page")
-    client = TestClient(create_app())
-    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
-    signed_in = {"cookies": {"_token": token}}  # what the browser sends after signing in to the UI
-
-    assert client.get(f"{DATA_DOCS_URL_PREFIX}/index.html").status_code == 401
-    page = client.get(f"{DATA_DOCS_URL_PREFIX}/validations/orders/run.html", **signed_in)
-    assert (page.status_code, page.text) == (200, "<h1>run</h1>")
-    assert page.headers["content-type"].startswith("text/html")
-    assert client.get(f"{DATA_DOCS_URL_PREFIX}/", **signed_in).text == "<h1>index</h1>"
-    assert client.get(f"{DATA_DOCS_URL_PREFIX}/nope.html", **signed_in).status_code == 404
-    escape = f"{DATA_DOCS_URL_PREFIX}/%2e%2e/%2e%2e/%2e%2e/%2e%2e/secret.txt"
-    assert client.get(escape, **signed_in).status_code == 404
-
-
 def register(dag, folder: Path) -> None:
     """Write a DAG defined here to the metadata DB, as the DAG processor would (dag.test() needs it)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
@@ -229,59 +168,3 @@ def register(dag, folder: Path) -> None:
     bag = DagBag(dag_folder=str(folder), collect_dags=False)
     bag.bag_dag(dag)
     sync_bag_to_db(bag, "dags-folder", None)
-
-
-def test_a_failed_gate_in_a_dag_fails_its_task_stops_downstream_and_links_data_docs(airflow_db: None, shop) -> None:
-    from airflow.models.xcom import XComModel
-    from airflow.sdk import DAG
-    from airflow.sdk.bases.operator import chain
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    shop.land("orders", orders(10, bad=5))
-    with DAG("validation_gate_test", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC)) as dag:
-        validate = ValidateSourceOperator(task_id="validate", manifest=shop.manifest, source="orders", retries=2)
-        after = RelationshipCheckOperator(task_id="after", manifest=shop.manifest)
-        chain(validate, after)
-    register(dag, shop.root)
-    run = dag.test()
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states == {"validate": "failed", "after": "upstream_failed"}
-    assert next(ti for ti in run.get_task_instances() if ti.task_id == "validate").try_number == 1  # no retry
-
-    with create_session() as session:
-        xcoms = {x.key: x.value for x in session.scalars(
-            select(XComModel).where(XComModel.dag_id == dag.dag_id, XComModel.run_id == run.run_id))}
-    link = xcoms[DataDocsLink().xcom_key]  # what the UI shows as the "Data Docs" button
-    assert link.startswith(f"{DATA_DOCS_URL_PREFIX}/validations/orders/manual__") and link.endswith(".html")
-    assert unquote(link.removeprefix(DATA_DOCS_URL_PREFIX + "/")) == \
-        Path(xcoms[XCOM_DATA_DOCS]).relative_to(shop.gx_root / "gx/uncommitted/data_docs/local_site").as_posix()
-    summary = xcoms[XCOM_SUMMARY]
-    assert summary["success"] is False and "GATE FAILED" in summary["message"]
-
-
-def test_the_api_server_serves_label_quality_reports_to_signed_in_users_only(
-    airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from airflow.api_fastapi.app import create_app, get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from datacentric_airflow.links.labeling import REPORTS_URL_PREFIX, report_url
-    from fastapi.testclient import TestClient
-
-    repository = tmp_path / "repository"
-    monkeypatch.setenv("DATACENTRIC_REPOSITORY", str(repository))
-    report = repository / "reports" / "labeling" / "sentiment" / "job 1.html"
-    report.parent.mkdir(parents=True)
-    report.write_text("<h1>quality</h1>")
-    (repository / "changelog.jsonl").write_text("{}\n")
-    link = report_url(report.as_uri(), reports_root=str(repository / "reports"))
-    assert link == f"{REPORTS_URL_PREFIX}/labeling/sentiment/job%201.html"
-    assert report_url((repository / "changelog.jsonl").as_uri(), reports_root=str(repository / "reports")) == ""
-    client = TestClient(create_app())
-    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
-    signed_in = {"cookies": {"_token": token}}
-
-    assert client.get(link).status_code == 401
-    page = client.get(link, **signed_in)
-    assert (page.status_code, page.text) == (200, "<h1>quality</h1>")
-    assert client.get(f"{REPORTS_URL_PREFIX}/%2e%2e/changelog.jsonl", **signed_in).status_code == 404
