@@ -517,19 +517,26 @@ def validate_source(
 
 
 def _gx_view(data: pd.DataFrame) -> pd.DataFrame:
-    """The frame Great Expectations reads: the same values, nullable integers as NumPy numbers.
+    """The frame Great Expectations reads: the same values, nullable integers as NumPy numbers and
+    text as Arrow strings.
 
     GX checks ranges of pandas' nullable Int64 columns with one Python call per value, and NumPy
     columns in one vectorized step. Int64 without nulls becomes int64; with nulls, float64 (NaN for
     null) when every value is exact in a float. The frame is built consolidated (one block per dtype):
     GX copies it once per rule and metric, and an unconsolidated frame is merged again on every copy.
+    For the same reason an object column holding only strings and nulls is handed over Arrow-backed:
+    the null masks, filters and copies GX makes of it per rule then cost a bitmap, not a pass over
+    Python objects (about twice as fast on a text-heavy frame); the values, and so the results, are
+    the same.
     """
     columns: dict[Any, Any] = {}
     for column in data.columns:
         values = data[column]
         dtype = values.dtype
         numeric = pd.api.types.is_extension_array_dtype(dtype) and pd.api.types.is_numeric_dtype(dtype)
-        if not numeric or pd.api.types.is_bool_dtype(dtype):
+        if pd.api.types.is_object_dtype(dtype):
+            columns[column] = _arrow_strings(values)
+        elif not numeric or pd.api.types.is_bool_dtype(dtype):
             columns[column] = values
         elif not pd.api.types.is_integer_dtype(dtype):
             columns[column] = values.to_numpy(dtype="float64", na_value=np.nan)
@@ -540,6 +547,17 @@ def _gx_view(data: pd.DataFrame) -> pd.DataFrame:
         else:
             columns[column] = values
     return pd.DataFrame(columns, index=data.index)
+
+
+def _arrow_strings(values: pd.Series) -> pd.Series:
+    """An object column of strings and nulls as an Arrow-backed string column; any other as it is."""
+    import pyarrow as pa
+
+    try:
+        array = pa.array(values.to_numpy(), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return values  # not only text (numbers, bytes, mixed values): GX reads the objects
+    return pd.Series(pd.arrays.ArrowStringArray(array), index=values.index, name=values.name)
 
 
 def _assemble(

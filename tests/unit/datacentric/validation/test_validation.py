@@ -455,6 +455,28 @@ def test_ranges_on_nullable_integers_with_nulls_use_exact_floats(tmp_path: Path)
     assert between["sample"] == [11, -1] and all(type(v) is int for v in between["sample"])
 
 
+def test_text_and_mixed_object_columns_are_judged_by_their_values(tmp_path: Path) -> None:
+    """Text reaches GX Arrow-backed, an object column of other values as it is: both give the same verdicts."""
+    src = source({"k": {"type": "str", "nullable": False, "pattern": "^K[0-9]$"},
+                  "tag": {"type": "str", "allowed": ["a", "b"]}}, ["k"], 1.0)
+    frame = pd.DataFrame({
+        "k": pd.Series(["K1", "K2", None, "X4", "K5", "K5"], dtype=object),
+        "tag": pd.Series(["a", 7, None, "b", "c", b"a"], dtype=object),  # not only text: read as objects
+    })
+    result = run("s", src, frame, tmp_path)
+    assert_split(result, frame, [1, 2, 3, 4, 5])
+    assert reasons(result) == [
+        ["tag: expect_column_values_to_be_in_set(allowed=['a', 'b'])"],
+        ["k: expect_column_values_to_not_be_null()"],
+        ["k: expect_column_values_to_match_regex(pattern='^K[0-9]$')"],
+        ["tag: expect_column_values_to_be_in_set(allowed=['a', 'b'])", "k: expect_column_values_to_be_unique()"],
+        ["tag: expect_column_values_to_be_in_set(allowed=['a', 'b'])", "k: expect_column_values_to_be_unique()"],
+    ]
+    assert result.quarantined["k"].dtype == object  # the frame handed back keeps its types
+    pattern = next(e for e in result.expectations if e["type"] == "expect_column_values_to_match_regex")
+    assert pattern["sample"] == ["X4"] and type(pattern["sample"][0]) is str
+
+
 def test_a_frame_that_passes_whole_is_handed_back_without_a_copy(tmp_path: Path) -> None:
     frame = reviews_frame(30)
     result = run("reviews", reviews_source(), frame, tmp_path)
