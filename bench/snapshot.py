@@ -16,10 +16,20 @@ A snapshot here is the whole `Versioner.snapshot` without the push to a remote (
 another place by nature): scan, hash, cache links, .dvc files, git commit and annotated tag. The
 repositories are initialised (git + DVC) before timing, as they are once in a deployment.
 
-Usage: python bench/snapshot.py [--dir DIR] [--repeat N] [--large-mib N] [--small-files N] [--dvc-add]
-`--dvc-add` also times `dvc add` with DVC's default cache links on the same data, for reference.
+Against the stock tools a user would pick instead, on the same trees: `dvc add raw` then
+`git add raw.dvc .gitignore` and `git commit`, the commands as a user types them, in a repository
+initialised beforehand (`git init`, `dvc init`, committed), for the large file, the small files and
+the 1% change (the same new files, added to a DVC repository holding the same tree, after its full
+`dvc add` + commit). Twice: with DVC's default cache settings (cache.type reflink,copy), then with
+the project's link types (cache.type reflink,hardlink,copy: hardlinks on filesystems without
+reflinks). Before a DVC time counts, the recorded content is checked: DVC's raw.dvc names the same
+directory hash, size and number of files as the project's. speed-up = DVC's time / the project's.
+
+Usage: python bench/snapshot.py [--dir DIR] [--repeat N] [--dvc-repeat N] [--large-mib N] [--small-files N]
 The last line is JSON: {"benchmark": "snapshot", "ratio_large": ..., "ratio_small_files": ...,
-"ratio_noop": ..., "incremental_fraction": ...}.
+"ratio_noop": ..., "incremental_fraction": ..., "speedup_vs_dvc_large": ..., "speedup_vs_dvc_small": ...,
+"speedup_vs_dvc_incremental": ... (DVC with the project's link types), "speedup_vs_dvc_default_large":
+..., "speedup_vs_dvc_default_small": ..., "speedup_vs_dvc_default_incremental": ... (DVC's defaults)}.
 """
 
 from __future__ import annotations
@@ -37,8 +47,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
+from datacentric.versioning import scanner  # noqa: E402
 from datacentric.versioning import versioner as versioning  # noqa: E402
 from datacentric.versioning.versioner import Versioner  # noqa: E402
 
@@ -117,22 +130,101 @@ def snapshot_case(name: str, files: list[Path], base: Path, work: Path, repeat: 
     return min(baselines), min(snapshots)
 
 
-def dvc_add_reference(files: list[Path], base: Path, work: Path, name: str) -> float:
-    """`dvc add` of the same files with DVC's default cache link types (reflink, copy)."""
-    from dvc.repo import Repo
+DVC = str(Path(sys.executable).with_name("dvc"))
+DVC_LINKS = {"default": None, "project": ",".join(versioning.DEFAULT_LINK_TYPES)}
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost",
+                "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
 
-    root = work / f"{name}-dvc"
+
+def run(*command: str, cwd: Path) -> None:
+    env = {**os.environ, **GIT_IDENTITY, "DVC_NO_ANALYTICS": "1"}
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed in {cwd}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def dvc_repository(root: Path, sources: dict[str, list[Path]], base: Path, links: str | None) -> Path:
+    """A git + DVC repository (initialised and committed) whose raw/ holds hardlinks of `sources`."""
     shutil.rmtree(root, ignore_errors=True)
-    for path in files:
-        target = root / "raw" / path.relative_to(base)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.link(path, target)
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    Repo.init(str(root)).close()
-    with Repo(str(root)) as repo:
-        start = time.perf_counter()
-        repo.add([str(root / "raw")])
-        return time.perf_counter() - start
+    root.mkdir(parents=True)
+    run("git", "init", "-q", "--initial-branch=main", cwd=root)
+    run(DVC, "init", "-q", cwd=root)
+    if links is not None:
+        run(DVC, "config", "cache.type", links, cwd=root)
+    run("git", "add", ".dvc", ".dvcignore", cwd=root)
+    run("git", "commit", "-q", "-m", "init", cwd=root)
+    link_tree(root, sources, base)
+    return root
+
+
+def link_tree(root: Path, sources: dict[str, list[Path]], base: Path) -> None:
+    for zone_path, files in sources.items():
+        for path in files:
+            target = root / "raw" / zone_path / path.relative_to(base)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+
+
+def dvc_add_commit(root: Path, message: str) -> float:
+    """`dvc add raw`, then git add + commit of what it wrote, as a user runs them."""
+    start = time.perf_counter()
+    run(DVC, "add", "-q", "raw", cwd=root)
+    run("git", "add", "raw.dvc", ".gitignore", cwd=root)
+    run("git", "commit", "-q", "-m", message, cwd=root)
+    return time.perf_counter() - start
+
+
+def recorded(root: Path, tag: str | None = None) -> tuple[str, int, int]:
+    """(directory md5, size, files) of raw/ as raw.dvc records it (at `tag`: as committed there)."""
+    if tag is None:
+        text = (root / "raw.dvc").read_text()
+    else:
+        text = subprocess.run(["git", "show", f"{tag}:raw.dvc"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout
+    (out,) = yaml.safe_load(text)["outs"]
+    return out["md5"], out["size"], out["nfiles"]
+
+
+def check_same_record(what: str, project_root: Path, dvc_root: Path, tag: str | None = None) -> None:
+    ours, theirs = recorded(project_root, tag), recorded(dvc_root)
+    if ours != theirs:
+        raise SystemExit(f"{what}: the project recorded raw/ as {ours}, DVC as {theirs}")
+
+
+def dvc_case(name: str, files: list[Path], base: Path, work: Path, repeat: int, project_root: Path) -> dict[str, float]:
+    """Best `dvc add` + `git commit` of `files` per link setting, each checked against the project's record."""
+    best = {}
+    for setting, links in DVC_LINKS.items():
+        times = []
+        for rep in range(repeat):
+            root = dvc_repository(work / f"{name}-dvc-{setting}", {name: files}, base, links)
+            times.append(dvc_add_commit(root, f"{name} {rep}"))
+            check_same_record(f"{name} ({setting} links)", project_root, root)
+        shutil.rmtree(work / f"{name}-dvc-{setting}")
+        best[setting] = min(times)
+    return best
+
+
+def dvc_incremental(rounds: list[list[Path]], project_root: Path, sources: dict[str, list[Path]], base: Path,
+                    work: Path) -> dict[str, float]:
+    """Per link setting: a DVC repository with the tree the project's incremental rounds started from,
+    added and committed (untimed); then each round's new files linked in and `dvc add` + commit timed.
+    Each round's record is checked against the project's snapshot of that round."""
+    best = {}
+    for setting, links in DVC_LINKS.items():
+        root = dvc_repository(work / f"incremental-dvc-{setting}", sources, base, links)
+        dvc_add_commit(root, "full")
+        times = []
+        for rep, files in enumerate(rounds):
+            for path in files:
+                target = root / "raw" / path.relative_to(project_root / "raw")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(path, target)
+            times.append(dvc_add_commit(root, f"inc {rep}"))
+            check_same_record(f"incremental round {rep} ({setting} links)", project_root, root, f"bench/inc/{rep}")
+        shutil.rmtree(root)
+        best[setting] = min(times)
+    return best
 
 
 def main() -> None:
@@ -141,7 +233,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--large-mib", type=int, default=1024)
     parser.add_argument("--small-files", type=int, default=20_000)
-    parser.add_argument("--dvc-add", action="store_true", help="also time dvc add (default links) for reference")
+    parser.add_argument("--dvc-repeat", type=int, default=2, help="runs of each DVC case (best counts)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-snapshot-", dir=args.dir))
     rng = random.Random(42)
@@ -160,6 +252,17 @@ def main() -> None:
         base_small, snap_small = snapshot_case("small", small, data, work, args.repeat)
         print(f"small files: {len(small)} files, {sum(p.stat().st_size for p in small) >> 20} MiB: md5+link "
               f"{base_small:.3f}s, snapshot {snap_small:.3f}s -> {snap_small / base_small:.2f}x")
+        run(DVC, "version", cwd=work)  # warm-up of the command line: its files in the page cache
+        startup = min(timed(lambda: run(DVC, "version", cwd=work)) for _ in range(3))
+        print(f"for context: `dvc version` (the command line's start-up) takes {startup:.3f}s", flush=True)
+        stock: dict[str, dict[str, float]] = {}
+        for name, files in (("large", [large]), ("small", small)):
+            stock[name] = dvc_case(name, files, data, work, args.dvc_repeat, work / f"{name}-repo")
+            ours = snap_large if name == "large" else snap_small
+            print(f"{name}: dvc add + git commit, default links {stock[name]['default']:.3f}s "
+                  f"({stock[name]['default'] / ours:.1f}x the snapshot), the project's links "
+                  f"{stock[name]['project']:.3f}s ({stock[name]['project'] / ours:.1f}x); same raw.dvc record",
+                  flush=True)
         for name in ("large", "small"):
             shutil.rmtree(work / f"{name}-repo")
             shutil.rmtree(work / f"{name}-links")
@@ -171,7 +274,7 @@ def main() -> None:
             fulls.append(timed(lambda v=combined, r=rep: v.snapshot(f"bench/full/{r}", message="full", push=False)))
         full = min(fulls)
         # Directory times younger than the racy margin are looked at again; a real re-snapshot comes later.
-        time.sleep(versioning.RACY_MARGIN_NS / 1e9 + 0.1)
+        time.sleep(scanner.RACY_MARGIN_NS / 1e9 + 0.1)
         walks, noops = [], []
         for rep in range(args.repeat):
             walks.append(stat_walk(combined.root / "raw"))
@@ -180,6 +283,7 @@ def main() -> None:
         nfiles = len(small) + 1
         print(f"no-op: {nfiles} files: stat walk {walk:.4f}s, re-snapshot {noop:.4f}s -> {noop / walk:.2f}x")
         incrementals = []
+        rounds: list[list[Path]] = []
         new_small = max(1, len(small) // 100)
         for rep in range(args.repeat):
             added = write_small(combined.root / "raw" / "small", new_small, rng, prefix=f"new{rep}-",
@@ -187,23 +291,29 @@ def main() -> None:
             one_percent = max(CHUNK, args.large_mib * CHUNK // 100)
             write_large(combined.root / "raw" / "large" / f"blob-new-{rep}.bin", one_percent)
             assert added
+            rounds.append([*added, combined.root / "raw" / "large" / f"blob-new-{rep}.bin"])
             incrementals.append(timed(lambda r=rep: combined.snapshot(f"bench/inc/{r}", message="inc", push=False)))
             # Files written just before a snapshot's scan are hashed again by the next one (racy
             # margin); let that happen untimed, so each timed round has exactly 1% new data.
-            time.sleep(versioning.RACY_MARGIN_NS / 1e9 + 0.1)
+            time.sleep(scanner.RACY_MARGIN_NS / 1e9 + 0.1)
             combined.snapshot(f"bench/settle/{rep}", message="settle", push=False)
         incremental = min(incrementals)
         print(f"incremental: +{new_small} small files and +{max(1, args.large_mib // 100)} MiB: {incremental:.4f}s "
               f"against the full snapshot {full:.3f}s -> {incremental / full:.4f}")
-        if args.dvc_add:
-            print(f"reference: dvc add (default links) large {dvc_add_reference([large], data, work, 'large'):.3f}s, "
-                  f"small files {dvc_add_reference(small, data, work, 'small'):.3f}s")
+        stock["incremental"] = dvc_incremental(rounds, combined.root, {"large": [large], "small": small}, data, work)
+        print(f"incremental: dvc add + git commit of the same 1%, default links {stock['incremental']['default']:.3f}s "
+              f"({stock['incremental']['default'] / incremental:.1f}x the snapshot), the project's links "
+              f"{stock['incremental']['project']:.3f}s ({stock['incremental']['project'] / incremental:.1f}x); "
+              "same raw.dvc record")
+        ours = {"large": snap_large, "small": snap_small, "incremental": incremental}
         print(json.dumps({
             "benchmark": "snapshot",
             "ratio_large": round(snap_large / base_large, 3),
             "ratio_small_files": round(snap_small / base_small, 3),
             "ratio_noop": round(noop / walk, 3),
             "incremental_fraction": round(incremental / full, 4),
+            **{f"speedup_vs_dvc_{case}": round(stock[case]["project"] / ours[case], 2) for case in ours},
+            **{f"speedup_vs_dvc_default_{case}": round(stock[case]["default"] / ours[case], 2) for case in ours},
         }))
     finally:
         shutil.rmtree(work, ignore_errors=True)
