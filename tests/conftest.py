@@ -5,12 +5,17 @@ The environment is set before anything imports airflow, so Airflow's configurati
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[1]
+FIXTURES = PROJECT / "tests" / "fixtures"
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="datacentric-tests-"))
 
 # Settings exported for the demo and the UI (the Makefile, scripts/env.sh) must not reach the tests:
@@ -42,3 +47,36 @@ def session_dir() -> Path:
 @pytest.fixture(scope="session")
 def bundled_manifest() -> Path:
     return PROJECT / "include" / "manifests" / "shop" / "manifest.yaml"
+
+
+@pytest.fixture(scope="session")
+def import_probe(session_dir: Path) -> Iterator[Callable[[list[str]], dict[str, dict[str, Any]]]]:
+    """Import each target (a module name or a DAG file's path) from the same fresh, warmed-up
+    interpreter and return what each pulled in (tests/fixtures/import_probe.py). One interpreter
+    serves the whole session: Airflow's start-up is paid once, each import runs in a forked child."""
+    log = session_dir / "import-probe.log"
+    with log.open("w") as stderr:
+        server = subprocess.Popen([sys.executable, str(FIXTURES / "import_probe.py")], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1)
+
+    def probe(targets: list[str]) -> dict[str, dict[str, Any]]:
+        results = {}
+        for target in targets:
+            server.stdin.write(target + "\n")
+            server.stdin.flush()
+            results[target] = _probe_answer(server, log)
+            assert results[target].pop("target") == target
+        return results
+
+    try:
+        yield probe
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
+
+
+def _probe_answer(server: subprocess.Popen, log: Path) -> dict[str, Any]:
+    for line in server.stdout:
+        if line.startswith("import-probe: "):
+            return json.loads(line.removeprefix("import-probe: "))
+    raise AssertionError(f"the import probe exited ({server.wait()}): {log.read_text()[-3000:]}")

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import pkgutil
-import subprocess
-import sys
 
 import datacentric_airflow.operators as operators_pkg
 import pytest
@@ -34,14 +31,42 @@ def test_template_fields_are_init_arguments(cls) -> None:
     assert cls.__doc__ and "(templated)" in cls.__doc__ or not cls.template_fields, cls.__name__
 
 
+PLANTED_OPERATOR = '''"""An operator module that imports numpy at its top: the check below must catch it."""
+
+import numpy  # noqa: F401
+from airflow.sdk import BaseOperator
+
+
+class PlantedOperator(BaseOperator):
+    pass
+'''
+
+
+@pytest.fixture(scope="module")
+def module_imports(import_probe, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """What importing each operator module loads, from one interpreter (each import in a fresh
+    child of it). A planted module with a heavy import goes first and last: both must be caught."""
+    folder = tmp_path_factory.mktemp("planted")
+    first, last = folder / "planted_first.py", folder / "planted_last.py"
+    for planted in (first, last):
+        planted.write_text(PLANTED_OPERATOR)
+    results = import_probe([str(first), *(f"datacentric_airflow.operators.{m}" for m in MODULES), str(last)])
+    results["planted"] = [results.pop(str(first)), results.pop(str(last))]
+    return results
+
+
+def heavy_on_import(result: dict) -> list[str]:
+    """Heavy packages loaded once the module is imported, counted from a bare interpreter."""
+    assert result["error"] is None, result["error"][-2000:]
+    return sorted(set(result["present"]) & set(HEAVY))
+
+
 @pytest.mark.parametrize("module", MODULES)
-def test_operator_module_imports_nothing_heavy(module: str) -> None:
-    probe = (
-        "import json, sys; before = set(sys.modules); "
-        f"import datacentric_airflow.operators.{module}; "
-        "print(json.dumps(sorted(set(sys.modules) - before)))"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-    loaded = {m.split(".")[0] for m in json.loads(out.stdout.strip().splitlines()[-1])}
-    assert not loaded & set(HEAVY), f"operators/{module}.py imports {sorted(loaded & set(HEAVY))} at import time"
+def test_operator_module_imports_nothing_heavy(module: str, module_imports: dict[str, dict]) -> None:
+    heavy = heavy_on_import(module_imports[f"datacentric_airflow.operators.{module}"])
+    assert not heavy, f"operators/{module}.py imports {heavy} at import time"
+
+
+def test_a_heavy_import_in_an_operator_module_is_detected(module_imports: dict[str, dict]) -> None:
+    for result in module_imports["planted"]:
+        assert heavy_on_import(result) == ["numpy"]
