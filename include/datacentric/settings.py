@@ -27,23 +27,35 @@ class Settings:
     gx_root: Path
     dvc_cache_types: str = "reflink,hardlink,copy"
     dvc_remote_endpoint: str | None = None
+    shared_dir: Path | None = None
+    feast_registry: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
         var_dir = Path(os.environ.get("DATACENTRIC_VAR", PROJECT_ROOT / "var"))
+        # Storage that every worker sees at the same path (a shared volume, several machines): what one
+        # task hands to the next lives there. Without it, everything lives in the local var_dir.
+        shared = os.environ.get("DATACENTRIC_SHARED") or None
+        shared_dir = Path(shared) if shared else None
+        handoff = shared_dir or var_dir
         return cls(
             var_dir=var_dir,
-            landing_root=Path(os.environ.get("DATACENTRIC_LANDING", var_dir / "landing")),
-            repository=Path(os.environ.get("DATACENTRIC_REPOSITORY", var_dir / "repository")),
-            dvc_remote=os.environ.get("DATACENTRIC_DVC_REMOTE", str(var_dir / "dvc-remote")),
-            feature_repo=Path(os.environ.get("DATACENTRIC_FEATURE_REPO", var_dir / "feature_repo")),
+            landing_root=Path(os.environ.get("DATACENTRIC_LANDING", handoff / "landing")),
+            repository=Path(os.environ.get("DATACENTRIC_REPOSITORY", handoff / "repository")),
+            dvc_remote=os.environ.get("DATACENTRIC_DVC_REMOTE", str(handoff / "dvc-remote")),
+            feature_repo=Path(os.environ.get("DATACENTRIC_FEATURE_REPO", handoff / "feature_repo")),
             # "sqlite" (embedded) or a redis connection string "redis://host:port/db".
             online_store=os.environ.get("DATACENTRIC_ONLINE_STORE", "sqlite"),
-            lineage_file=Path(os.environ.get("DATACENTRIC_LINEAGE_FILE", var_dir / "lineage" / "events.jsonl")),
+            lineage_file=Path(os.environ.get("DATACENTRIC_LINEAGE_FILE", handoff / "lineage" / "events.jsonl")),
             # Great Expectations' working context: suites, per-run results and Data Docs (HTML).
-            gx_root=Path(os.environ.get("DATACENTRIC_GX_ROOT", var_dir / "gx")),
+            gx_root=Path(os.environ.get("DATACENTRIC_GX_ROOT", handoff / "gx")),
             # DVC cache link types, best first (comma-separated): reflink, hardlink, copy.
             dvc_cache_types=os.environ.get("DATACENTRIC_DVC_CACHE_TYPE", "reflink,hardlink,copy"),
             # endpointurl of an S3-compatible DVC remote (MinIO, moto, another cloud).
             dvc_remote_endpoint=os.environ.get("DATACENTRIC_DVC_REMOTE_ENDPOINT") or None,
+            shared_dir=shared_dir,
+            # Feast's registry in a database (SQLAlchemy URL, e.g. postgresql+psycopg://host/db), shared by
+            # every worker; None: a file in the feature repository. feature_store.yaml names the variable,
+            # never its value, so credentials in the URL stay in the environment.
+            feast_registry=os.environ.get("DATACENTRIC_FEAST_REGISTRY") or None,
         )

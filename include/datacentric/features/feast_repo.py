@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import io
 import logging
+import os
 import re
 import sys
 import uuid
@@ -40,6 +41,11 @@ DEFINITIONS = "definitions.py"
 FEATURE_STORE_YAML = "feature_store.yaml"
 REGISTRY_PATH = "data/registry.db"  # relative to the feature repo: the folder stays movable
 SQLITE_PATH = "data/online.db"
+REGISTRY_VARIABLE = "DATACENTRIC_FEAST_REGISTRY"
+# Feast expands ${...} when it reads feature_store.yaml: the URL (and any password in it) stays in the
+# environment of each process. A short cache keeps every worker close to the latest apply.
+SQL_REGISTRY = {"registry_type": "sql", "path": "${" + REGISTRY_VARIABLE + "}", "cache_ttl_seconds": 60,
+                "sqlalchemy_config_kwargs": {"echo": False, "pool_pre_ping": True}}
 OFFLINE_STORES = ("file", "duckdb")
 
 
@@ -65,7 +71,8 @@ _FEAST_TYPE = {
 _ENTITY_VALUE_TYPE = {"int": "INT64", "str": "STRING"}
 
 
-def render_feature_repo(manifest: Manifest, feature_repo: Path, repository_root: Path, online_store: str) -> Path:
+def render_feature_repo(manifest: Manifest, feature_repo: Path, repository_root: Path, online_store: str, *,
+                        registry: str | None = None) -> Path:
     """Write `feature_store.yaml` and `definitions.py` for the manifest into `feature_repo`.
 
     `online_store` is "sqlite" (the file `data/online.db` in the feature repo) or a Redis URL
@@ -73,18 +80,25 @@ def render_feature_repo(manifest: Manifest, feature_repo: Path, repository_root:
     as an environment variable reference, which Feast expands when it reads the file: secrets never
     land in the generated files. Both are served by the project's online stores
     (`datacentric.features.online_stores`), which keep Feast's layout and add a fast write path. The offline
-    store is the manifest's `features.offline_store` (file or duckdb). Files are written atomically
-    and only when their text changes, so rendering twice leaves identical files. Returns the folder.
+    store is the manifest's `features.offline_store` (file or duckdb). `registry` is a SQLAlchemy URL
+    for Feast's SQL registry, shared by every worker (default DATACENTRIC_FEAST_REGISTRY; none: a file
+    in the feature repo); feature_store.yaml refers to the variable, never its value. Offline tables
+    are named relative to the feature repo, so the generated files and the registry hold no machine's
+    absolute paths. Files are written atomically and only when their text changes, so rendering twice
+    leaves identical files. Returns the folder.
     """
+    from datacentric.settings import Settings
+
     features = features_of(manifest)
     feature_repo = Path(feature_repo)
-    config = feature_store_config(features.project, online_store, features.offline_store)
+    registry = registry if registry is not None else Settings.from_env().feast_registry
+    config = feature_store_config(features.project, online_store, features.offline_store, sql_registry=bool(registry))
     yaml_text = (
         f"# Generated from manifest {manifest.name!r} by datacentric.features.feast_repo.render_feature_repo.\n"
         "# Do not edit: it is rewritten on every run. Change the manifest or the settings instead.\n"
         + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
     )
-    definitions = render_definitions(manifest, DataRepository(repository_root))
+    definitions = render_definitions(manifest, DataRepository(repository_root), relative_to=feature_repo)
     (feature_repo / "data").mkdir(parents=True, exist_ok=True)
     _write_text_atomic(feature_repo / FEATURE_STORE_YAML, yaml_text)
     _write_text_atomic(feature_repo / DEFINITIONS, definitions)
@@ -92,14 +106,14 @@ def render_feature_repo(manifest: Manifest, feature_repo: Path, repository_root:
 
 
 def feature_store_config(project: str, online_store: str, offline_store: str = "file", *,
-                         fast: bool = True) -> dict[str, Any]:
+                         fast: bool = True, sql_registry: bool = False) -> dict[str, Any]:
     """The content of feature_store.yaml as a mapping (see render_feature_repo)."""
     if offline_store not in OFFLINE_STORES:
         raise FeatureStoreError(f"offline store {offline_store!r}: expected one of {', '.join(OFFLINE_STORES)}")
     return {
         "project": project,
         "provider": "local",
-        "registry": REGISTRY_PATH,
+        "registry": SQL_REGISTRY if sql_registry else REGISTRY_PATH,
         "online_store": online_store_config(online_store, fast=fast),
         "offline_store": {"type": offline_store},
         "entity_key_serialization_version": ENTITY_KEY_SERIALIZATION_VERSION,
@@ -158,8 +172,11 @@ def redis_connection_string(url: str) -> str:
     return ",".join(items)
 
 
-def render_definitions(manifest: Manifest, repo: DataRepository) -> str:
-    """The text of definitions.py: Entities, FileSources, FeatureViews and one FeatureService."""
+def render_definitions(manifest: Manifest, repo: DataRepository, *, relative_to: Path | None = None) -> str:
+    """The text of definitions.py: Entities, FileSources, FeatureViews and one FeatureService.
+
+    With `relative_to` (the feature repo) the offline tables' paths are relative to it, which is how
+    Feast resolves a relative FileSource path; without it they are absolute."""
     features = features_of(manifest)
     for name in [features.project, *features.entities, *features.feature_views]:
         if not _IDENTIFIER.match(name):
@@ -207,6 +224,8 @@ def render_definitions(manifest: Manifest, repo: DataRepository) -> str:
         key = features.entities[view.entity].join_key
         check_view_columns(name, key, view.timestamp, view.features)
         path = repo.path(FEATURES_ZONE, name, TABLE_NAME).resolve()
+        if relative_to is not None:
+            path = Path(os.path.relpath(path, Path(relative_to).resolve()))
         ttl_seconds = round(view.ttl_days * 86400)
         schema = [f"        Field(name={key!r}, dtype={_FEAST_TYPE[source.columns[key].type]}),"]
         schema += [
@@ -343,6 +362,11 @@ def open_store(feature_repo: Path):
     config = feature_repo / FEATURE_STORE_YAML
     if not config.is_file():
         raise FeatureStoreError(f"{config}: no feature_store.yaml; run render_feature_repo first")
+    if "${" + REGISTRY_VARIABLE + "}" in config.read_text(encoding="utf-8") and not os.environ.get(REGISTRY_VARIABLE):
+        raise FeatureStoreError(
+            f"{config}: its registry is the database named by {REGISTRY_VARIABLE}, which is not set in this "
+            "process; set it to the same SQLAlchemy URL as on the other workers"
+        )
     with feast_quiet("load"):
         from feast import FeatureStore
 

@@ -65,9 +65,10 @@ def check_freshness(
         covered_from, last_start, high_water = _coverage(intervals)
         keys, timestamp, names = view_columns(fv)
         rng_seed = seed if seed is not None else int(high_water.timestamp())
-        sampled = _sample_entities(fv, keys, timestamp, (covered_from, last_start, high_water), sample, rng_seed,
+        table = OfflineTable(fv, store.config.repo_path)
+        sampled = _sample_entities(table, keys, timestamp, (covered_from, last_start, high_water), sample, rng_seed,
                                    chunk_rows)
-        expected = _latest_offline_rows(fv, keys, timestamp, names, sampled, covered_from, high_water, chunk_rows)
+        expected = _latest_offline_rows(table, keys, timestamp, names, sampled, covered_from, high_water, chunk_rows)
         examples: list[dict[str, Any]] = []
         if len(expected):
             online = read_online(feature_repo, fv.name, names, expected[keys].to_dict("records"))
@@ -108,8 +109,8 @@ def _coverage(intervals: list[tuple[datetime, datetime]]) -> tuple[datetime, dat
     return covered_from, last_start, high_water
 
 
-def _sample_entities(fv, keys: list[str], timestamp: str, span: tuple[datetime, datetime, datetime], sample: int,
-                     seed: int, chunk_rows: int) -> pd.DataFrame:
+def _sample_entities(table: OfflineTable, keys: list[str], timestamp: str, span: tuple[datetime, datetime, datetime],
+                     sample: int, seed: int, chunk_rows: int) -> pd.DataFrame:
     """Distinct entity keys, half from the latest window and half from the whole span (reservoirs:
     random priorities, the smallest kept, so memory is the sample plus one chunk)."""
     import numpy as np
@@ -119,7 +120,7 @@ def _sample_entities(fv, keys: list[str], timestamp: str, span: tuple[datetime, 
     recent_size = sample // 2
     overall_size = sample - recent_size
     overall = recent = pd.DataFrame(columns=[*keys, "__priority"])
-    for batch in OfflineTable(fv).batches([*keys, timestamp], covered_from, high_water, chunk_rows):
+    for batch in table.batches([*keys, timestamp], covered_from, high_water, chunk_rows):
         frame = batch.to_pandas()
         frame["__priority"] = rng.random(len(frame))
         overall = _smallest(overall, frame[[*keys, "__priority"]], overall_size, keys)
@@ -137,7 +138,8 @@ def _smallest(kept: pd.DataFrame, new: pd.DataFrame, size: int, keys: list[str])
     return merged.sort_values("__priority", kind="mergesort").drop_duplicates(keys).head(size)
 
 
-def _latest_offline_rows(fv, keys, timestamp, names, sampled, covered_from, high_water, chunk_rows) -> pd.DataFrame:
+def _latest_offline_rows(table: OfflineTable, keys, timestamp, names, sampled, covered_from, high_water,
+                         chunk_rows) -> pd.DataFrame:
     """The latest row before high_water of each sampled entity, one chunk at a time."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -147,7 +149,7 @@ def _latest_offline_rows(fv, keys, timestamp, names, sampled, covered_from, high
         return pd.DataFrame(columns=[*keys, timestamp, *names])
     single = len(keys) == 1
     wanted = pa.array(sampled[keys[0]].tolist()) if single else None
-    for batch in OfflineTable(fv).batches([*keys, timestamp, *names], covered_from, high_water, chunk_rows):
+    for batch in table.batches([*keys, timestamp, *names], covered_from, high_water, chunk_rows):
         if single:
             key_type = batch.schema.field(keys[0]).type
             batch = batch.filter(pc.is_in(batch.column(keys[0]), value_set=wanted.cast(key_type)))

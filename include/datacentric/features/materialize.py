@@ -183,7 +183,7 @@ def _materialize_windows(store, feature_repo: Path, fvs: list, windows: dict[str
 def _write_view(config, online, fv, start: datetime, end: datetime, chunk_rows: int) -> dict[str, Any]:
     """Stream the window of one view's offline table into `online` (None: only count the rows)."""
     keys, timestamp, names = view_columns(fv)
-    table = OfflineTable(fv)
+    table = OfflineTable(fv, config.repo_path)
     rows = written = chunks = 0
     for batch in table.batches([*keys, timestamp, *names], start, end, chunk_rows):
         rows += batch.num_rows
@@ -195,13 +195,16 @@ def _write_view(config, online, fv, start: datetime, end: datetime, chunk_rows: 
 
 
 class OfflineTable:
-    """A view's offline Parquet table, read a chunk at a time over a time window."""
+    """A view's offline Parquet table, read a chunk at a time over a time window.
 
-    def __init__(self, fv) -> None:
+    A relative source path is relative to the feature repository (`repo_path`), as Feast reads it."""
+
+    def __init__(self, fv, repo_path: Path | str | None) -> None:
         import pyarrow.parquet as pq
+        from feast import FileSource
 
         self.view = fv.name
-        self.path = Path(fv.batch_source.path)
+        self.path = Path(FileSource.get_uri_for_file_path(repo_path, fv.batch_source.path))
         self.timestamp = fv.batch_source.timestamp_field
         if not self.path.is_file():
             raise FeatureStoreError(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,10 @@ def training_set(feature_repo: Path, entity_df: pd.DataFrame, features: list[str
         # Feast collapses entity rows with equal (keys, time); ask once per pair and join back.
         unique = lookup.drop_duplicates().reset_index(drop=True)
         try:
-            result = store.get_historical_features(entity_df=unique, features=list(features)).to_df()
+            # Offline tables are named relative to the feature repo; Feast's file store resolves them
+            # against it, its DuckDB store against the working directory: run from the repo for both.
+            with contextlib.chdir(store.repo_path):
+                result = store.get_historical_features(entity_df=unique, features=list(features)).to_df()
         except Exception as exc:  # noqa: BLE001
             raise FeatureStoreError(f"training set from {feature_repo}: {exc}{error_hint(exc)}") from exc
     result = result[keys + [EVENT_TIMESTAMP] + names].copy()

@@ -212,7 +212,10 @@ def test_render_is_deterministic_and_loads_in_feast(world, monkeypatch):
     assert {f.name: f.dtype for f in view.features} == {
         "price": Float64, "stock": Int64, "category": String, "active": Bool}
     assert [c.name for c in view.entity_columns] == [KEY]
-    assert Path(view.batch_source.path) == world["repo"].path("features", VIEW, "data.parquet").resolve()
+    # Relative to the feature repo, as Feast resolves it: no machine's absolute path in the definitions.
+    assert not Path(view.batch_source.path).is_absolute()
+    table = world["repo"].path("features", VIEW, "data.parquet").resolve()
+    assert (feature_repo / view.batch_source.path).resolve() == table
     assert view.batch_source.timestamp_field == TS
     assert [s.name for s in contents.feature_services] == ["mini"]
     assert world["applied"] == sorted(
