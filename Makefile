@@ -75,7 +75,7 @@ ui: $(VENV)/.installed $(AIRFLOW_HOME)/airflow.db
 	@$(BIN)/python scripts/ui_login.py "$(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
 	$(BIN)/airflow standalone
 
-# Label Studio in var/label-studio-venv (pinned in scripts/label_studio.sh); set LABEL_STUDIO_USERNAME,
+# Label Studio in a venv cached outside the clone (scripts/label_studio.sh); set LABEL_STUDIO_USERNAME,
 # LABEL_STUDIO_PASSWORD and LABEL_STUDIO_USER_TOKEN first (README: Labeling backends).
 label-studio: $(VENV)/.installed
 	bash scripts/label_studio.sh start

@@ -2,14 +2,16 @@
 # A self-hosted Label Studio server for labeling rounds, in its own virtual environment (its Django
 # stack must not share a venv with Airflow).
 #
-#   scripts/label_studio.sh install   create the venv and install the pinned label-studio (once)
+#   scripts/label_studio.sh install   create the venv and install the pinned label-studio (once per pin)
 #   scripts/label_studio.sh start     install if needed, start on 127.0.0.1, wait until healthy
 #   scripts/label_studio.sh run       the same in the foreground (Ctrl-C stops it)
 #   scripts/label_studio.sh stop      stop the server started by `start`
 #   scripts/label_studio.sh status    print whether it answers
 #
 # Settings (environment, with defaults):
-#   LABEL_STUDIO_VENV        $PROJECT/var/label-studio-venv
+#   LABEL_STUDIO_VENV        ${XDG_CACHE_HOME:-~/.cache}/datacentric/label-studio-<key>, where <key> is a
+#                            hash of the pinned requirement and the Python version: outside the clone,
+#                            so every clone and CI run with the same pin reuses one venv
 #   LABEL_STUDIO_DATA_DIR    $DATACENTRIC_VAR/label-studio (database, uploads, log, pid)
 #   LABEL_STUDIO_PORT        8081 (8080 is Airflow's UI)
 #   LABEL_STUDIO_USERNAME    admin e-mail of the first user, created on first start
@@ -20,32 +22,87 @@ set -euo pipefail
 PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VERSION="1.23.2"
 VAR="${DATACENTRIC_VAR:-$PROJECT/var}"
-VENV="${LABEL_STUDIO_VENV:-$PROJECT/var/label-studio-venv}"
+REQUIREMENT="label-studio==$VERSION"
 DATA_DIR="${LABEL_STUDIO_DATA_DIR:-$VAR/label-studio}"
 PORT="${LABEL_STUDIO_PORT:-8081}"
 HOST="127.0.0.1"
 URL="http://$HOST:$PORT"
 PYTHON="${PYTHON:-python3}"
+MARKER=".installed-$VERSION"  # written last into a complete venv
+
+venv_key() {
+  local python_version
+  python_version="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  printf '%s python%s' "$REQUIREMENT" "$python_version" | sha256sum | cut -c1-16
+}
+
+VENV="${LABEL_STUDIO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/datacentric/label-studio-$(venv_key)}"
 START_TIMEOUT="${LABEL_STUDIO_START_TIMEOUT:-300}"  # seconds; the first start migrates a new database
 
 installed() {
-  [ -x "$VENV/bin/label-studio" ] && [ -f "$VENV/.installed-$VERSION" ]
+  [ -x "$VENV/bin/python" ] && [ -f "$VENV/$MARKER" ]
 }
 
+EMPTY_DATABASE="empty-database/label_studio.sqlite3"
+
+# A fresh SQLite database with every migration of this version applied and nothing else (no user, no
+# project), made once with the server's own `version` command, which migrates and exits. `start`
+# copies it into a new data directory, so a first start skips the minute of migrations.
+empty_database() {
+  local venv="$1" folder="$1/empty-database"
+  if ! env -u DATABASE_NAME -u LABEL_STUDIO_DATABASE_NAME DJANGO_DB=sqlite COLLECT_ANALYTICS=false \
+      LABEL_STUDIO_BASE_DATA_DIR="$folder" "$venv/bin/python" -m label_studio.server version --data-dir "$folder" \
+      > "$venv/empty-database.log" 2>&1 || [ ! -s "$venv/$EMPTY_DATABASE" ]; then
+    tail -40 "$venv/empty-database.log" >&2
+    echo "could not create Label Studio's empty database" >&2
+    return 1
+  fi
+  find "$folder" -mindepth 1 -not -path "$venv/$EMPTY_DATABASE" -delete  # its secret key, media folders
+}
+
+use_empty_database() {
+  if [ "$DJANGO_DB" = sqlite ] && [ -z "${DATABASE_NAME:-}${LABEL_STUDIO_DATABASE_NAME:-}" ] \
+    && [ ! -e "$DATA_DIR/label_studio.sqlite3" ] && [ -s "$VENV/$EMPTY_DATABASE" ]; then
+    cp "$VENV/$EMPTY_DATABASE" "$DATA_DIR/label_studio.sqlite3"
+  fi
+}
+
+BUILD=""
+remove_build() { [ -z "$BUILD" ] || rm -rf "$BUILD"; }
+
+# Built in a temporary folder beside its final place, then renamed: a killed install leaves no half
+# venv behind, and of two concurrent installs the first rename wins and the other is dropped. The
+# server is run as `python -m` (entry-point scripts would point at the temporary folder).
 install() {
   if installed; then
     return 0
   fi
-  echo "installing label-studio==$VERSION into $VENV (a few minutes the first time)"
+  if [ -e "$VENV" ]; then
+    echo "$VENV exists but holds no complete $REQUIREMENT install (no $MARKER); remove it" >&2
+    return 1
+  fi
+  echo "installing $REQUIREMENT into $VENV (a few minutes the first time)"
   mkdir -p "$(dirname "$VENV")"
-  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  BUILD="$(mktemp -d "$VENV.build-XXXXXX")"
+  chmod 755 "$BUILD"
+  trap remove_build EXIT
   # uv (installed in the project's venv by the Makefile) is much faster than pip; pip otherwise.
   if [ -x "$PROJECT/.venv/bin/uv" ]; then
-    "$PROJECT/.venv/bin/uv" pip install --quiet --python "$VENV/bin/python" "label-studio==$VERSION"
+    "$PROJECT/.venv/bin/uv" venv --quiet --python "$PYTHON" "$BUILD"
+    "$PROJECT/.venv/bin/uv" pip install --quiet --python "$BUILD/bin/python" "$REQUIREMENT"
   else
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "label-studio==$VERSION"
+    "$PYTHON" -m venv "$BUILD"
+    "$BUILD/bin/python" -m pip install --quiet --disable-pip-version-check "$REQUIREMENT"
   fi
-  touch "$VENV/.installed-$VERSION"
+  "$BUILD/bin/python" -c "import label_studio"
+  empty_database "$BUILD"
+  touch "$BUILD/$MARKER"
+  if mv -T "$BUILD" "$VENV" 2>/dev/null; then
+    BUILD=""
+  elif ! installed; then
+    echo "could not move the new venv to $VENV" >&2
+    return 1
+  fi
 }
 
 healthy() {
@@ -84,7 +141,8 @@ start() {
     return 0
   fi
   server_env
-  nohup "$VENV/bin/label-studio" "${START_ARGS[@]}" > "$DATA_DIR/server.log" 2>&1 &
+  use_empty_database
+  nohup "$VENV/bin/python" -m label_studio.server "${START_ARGS[@]}" > "$DATA_DIR/server.log" 2>&1 &
   echo $! > "$DATA_DIR/server.pid"
   for _ in $(seq 1 "$START_TIMEOUT"); do
     if healthy; then
@@ -118,7 +176,7 @@ stop() {
 case "${1:-start}" in
   install) install ;;
   start) start ;;
-  run) install; server_env; exec "$VENV/bin/label-studio" "${START_ARGS[@]}" ;;
+  run) install; server_env; use_empty_database; exec "$VENV/bin/python" -m label_studio.server "${START_ARGS[@]}" ;;
   stop) stop ;;
   status) if healthy; then echo "Label Studio answers at $URL"; else echo "Label Studio is not answering at $URL"; exit 1; fi ;;
   *) echo "usage: $0 [install|start|run|stop|status]" >&2; exit 2 ;;

@@ -1,5 +1,6 @@
 """A labeling round on a real Label Studio server, started in its own virtual environment by
-scripts/label_studio.sh (installed on first use, reused after). Annotator accounts join through the
+scripts/label_studio.sh (installed once per pinned version into the user's cache, outside the clone,
+and reused by every later run and clone). Annotator accounts join through the
 organization's invite link, as people do, and submit their annotations through the REST API with
 their own tokens; the round's operator creates the project, defers to the trigger, and exports the
 votes with their annotators. A server that cannot be installed or started fails the tests."""
