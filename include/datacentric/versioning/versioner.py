@@ -82,7 +82,7 @@ RESTORE_LINK_TYPES = ("reflink", "copy")
 INDEX_VERSION = 2
 
 
-_GITIGNORE = ".publish.lock\n.snapshot.lock\n*.tmp\n"
+_GITIGNORE = ".publish.lock\n.snapshot.lock\n.init.lock\n*.tmp\n"
 
 
 _DVCIGNORE = "# temporary files of atomic publishes and snapshots\n*.tmp\n"
@@ -184,19 +184,41 @@ class Versioner:
     def init(self) -> None:
         """Make the repository a git + DVC repository with its remote; cheap and safe to call every time."""
         self.root.mkdir(parents=True, exist_ok=True)
-        if not (self.root / ".git").exists():
-            self._git("init", "--quiet", "--initial-branch=main")
-        if not (self.root / ".dvc" / "config").exists():
-            from dvc.repo import Repo
-
-            with Repo.init(str(self.root), subdir=False, force=True) as repo, repo.config.edit() as conf:
-                conf.setdefault("core", {})["autostage"] = True
-                conf.setdefault("cache", {})["type"] = ",".join(self.link_types)
-            self._git("add", ".dvc")
+        if not (self.root / ".git").is_dir() or not (self.root / ".dvc").is_dir():
+            # Its own lock: a snapshot calls init while it holds the snapshot lock.
+            with open(self.root / ".init.lock", "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                self._init_atomically()
         ensure_lines(self.root / ".gitignore", [*_GITIGNORE.splitlines(), *(f"/{zone}" for zone in TRACKED_ZONES)])
         ensure_lines(self.root / ".dvcignore", _DVCIGNORE.splitlines())
         if self.remote:
             self._configure_remote()
+
+    def _init_atomically(self) -> None:
+        """Create `.git` and `.dvc` in a staging folder and rename each into place when it is complete.
+
+        A `.git` or `.dvc` that exists was therefore made whole: an init killed half-way (a worker lost
+        during `dvc init`) leaves only a staging folder, which the next init removes, never an empty
+        `.dvc/config` that a retry would trust and so lose autostage and the cache link types."""
+        for stale in self.root.glob(".init-*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=".init-", suffix=".tmp", dir=self.root))
+        try:
+            run_command(["git", "init", "--quiet", "--initial-branch=main", str(staging)])
+            new_dvc = not (self.root / ".dvc").is_dir()
+            if new_dvc:
+                from dvc.repo import Repo
+
+                with Repo.init(str(staging), subdir=False, force=True) as repo, repo.config.edit() as conf:
+                    conf.setdefault("core", {})["autostage"] = True
+                    conf.setdefault("cache", {})["type"] = ",".join(self.link_types)
+                os.rename(staging / ".dvc", self.root / ".dvc")
+            if not (self.root / ".git").is_dir():
+                os.rename(staging / ".git", self.root / ".git")
+            if new_dvc:
+                self._git("add", ".dvc")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _configure_remote(self) -> None:
         """The remote's URL in the committed config; endpoint and credentials in the local one only."""
