@@ -2,6 +2,7 @@
 #   make demo   the full pipeline on the bundled sample data (SQLite, LocalExecutor, local folders)
 #   make test   the test suite
 #   make ui     airflow standalone with the project's DAGs, at http://localhost:8080
+#   make docs   the documentation site (MkDocs, --strict) in var/site
 #   make label-studio  a local Label Studio server in its own venv, at http://127.0.0.1:8081
 
 SHELL := /bin/bash
@@ -31,7 +32,7 @@ export AIRFLOW__API__BASE_URL := http://localhost:$(AIRFLOW_PORT)
 
 DEMO_DATE ?= 2026-10-31
 
-.PHONY: demo test ui install install-dev lock lint clean label-studio label-studio-stop
+.PHONY: demo test ui install install-dev lock lint docs clean label-studio label-studio-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +91,13 @@ lock: | $(BIN)/python
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check include plugins dags tests bench
+
+# The documentation site: the reference pages generated from the code (manifest schema, CLI parser,
+# operator docstrings, DAGs) and the quoted examples refreshed, then MkDocs with --strict (a broken
+# link or anchor fails) into $(DATACENTRIC_VAR)/site.
+docs: $(VENV)/.installed-dev
+	$(BIN)/python scripts/docs_reference.py
+	$(BIN)/mkdocs build --strict --config-file $(PROJECT)/mkdocs.yml --site-dir $(DATACENTRIC_VAR)/site
 
 clean:
 	rm -rf $(DATACENTRIC_VAR)

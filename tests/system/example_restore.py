@@ -49,7 +49,6 @@ def example_restore() -> None:
         zone = Path(restored["restored_to"]) / "validated"
         return {source.name: sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(source.rglob("*.parquet")))
                 for source in sorted(zone.iterdir()) if source.is_dir()}
-    # [END restore]
 
     @task
     def remove_workspace(restored: dict) -> None:
@@ -60,6 +59,7 @@ def example_restore() -> None:
     # The restore is the setup and the removal its teardown: the workspace goes whatever the reading
     # task does, and the run's state is the reading task's.
     count_validated_rows(restore.output) >> remove_workspace(restore.output).as_teardown(setups=restore)
+    # [END restore]
 
 
 example_restore()
