@@ -29,6 +29,7 @@ class Settings:
     dvc_remote_endpoint: str | None = None
     shared_dir: Path | None = None
     feast_registry: str | None = None
+    online_store_conn_id: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,6 +47,8 @@ class Settings:
             feature_repo=Path(os.environ.get("DATACENTRIC_FEATURE_REPO", handoff / "feature_repo")),
             # "sqlite" (embedded) or a redis connection string "redis://host:port/db".
             online_store=os.environ.get("DATACENTRIC_ONLINE_STORE", "sqlite"),
+            # An Airflow connection to a Redis online store; it takes precedence over online_store.
+            online_store_conn_id=os.environ.get("DATACENTRIC_ONLINE_STORE_CONN_ID") or None,
             lineage_file=Path(os.environ.get("DATACENTRIC_LINEAGE_FILE", handoff / "lineage" / "events.jsonl")),
             # Great Expectations' working context: suites, per-run results and Data Docs (HTML).
             gx_root=Path(os.environ.get("DATACENTRIC_GX_ROOT", handoff / "gx")),

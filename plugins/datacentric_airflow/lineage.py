@@ -1,20 +1,5 @@
-"""OpenLineage for the datacentric operators: the inputs and outputs of each task, as datasets.
-
-Every custom operator has `get_openlineage_facets_on_complete`, which Airflow's OpenLineage provider
-calls after the task succeeded; it returns an `OperatorLineage` built here from what the data
-repository recorded (`datacentric.versioning.lineage`, i.e. the change log's provenance):
-
-* outputs: the repository files the task's stage produced in this run (or, when the run changed
-  nothing because the interval was done before, the files its stage last produced), each a dataset
-  `file:<absolute path>` with its sha256 as the dataset version and its row count;
-* inputs: what those files were made from: source objects by their origin URI (file, s3, SQL, http)
-  with their checksum as version, and other repository files with their sha256;
-* job facet `sourceCodeLocation`: the code revision (git) of the project;
-* for snapshots and restores, a `dataState` run facet with the data state id, tag and commit.
-
-Events go wherever the provider's transport sends them (a file by default in this project, see
-AIRFLOW__OPENLINEAGE__TRANSPORT in the Makefile). Nothing here is imported when DAGs are parsed.
-"""
+"""OpenLineage for the datacentric operators: each task's inputs and outputs as datasets, from what
+the data repository recorded. Design note: docs/explanation/lineage.md (OpenLineage)."""
 
 from __future__ import annotations
 

@@ -1,17 +1,5 @@
 """The datacentric Airflow plugin: the "Data Docs" and "Label quality report" links and the web apps
-they point to.
-
-Airflow's UI shows an operator extra link only when it is an http(s) address or one on the UI's own
-origin, so a `file://` path to Great Expectations' Data Docs would not show at all. The plugin mounts a
-small FastAPI app on the API server, under `/datacentric/data-docs/`, that serves the Data Docs folder
-(`$DATACENTRIC_GX_ROOT/gx/uncommitted/data_docs/local_site/`) to signed-in users, and adds a "Data Docs"
-entry to the UI's Browse menu. The validation operator's link points at this run's page there. A
-second app serves the data repository's reports zone under `/datacentric/reports/` (label-quality
-reports), the target of the label-quality task's link.
-
-The API server and the workers must see the same Data Docs folder (one machine, or a shared volume).
-FastAPI is imported only when the API server asks for the app, not when the plugin is loaded.
-"""
+on the API server they point to. Design note: docs/explanation/airflow-layer.md."""
 
 from __future__ import annotations
 

@@ -1,18 +1,5 @@
-"""Label quality: which consolidated labels are doubtful, and a report a person can read.
-
-Two checks judge the labels of a round:
-
-- low confidence: the consolidated (posterior) confidence is under the task's threshold;
-- likely label error: cleanlab's `find_label_issues` on out-of-fold predicted probabilities of a
-  simple model (TF-IDF + logistic regression) over the items' text. Out-of-fold means each item is
-  scored by a model that never saw its label, so a label that disagrees with what the text says
-  stands out.
-
-Flagged items go to labels/<task>/quality/<job>.parquet; the next round's selection sends them out
-again (see `datacentric.labeling.selection`). The report, reports/labeling/<task>/<job>.html, is
-one self-contained HTML file with its plots embedded: per-worker accuracy, confusion matrices, the
-confidence histogram and the flagged items.
-"""
+"""Label quality: low-confidence labels and likely label errors (cleanlab on out-of-fold predictions),
+and a self-contained HTML report. Design note: docs/explanation/labeling.md (Label quality)."""
 
 from __future__ import annotations
 

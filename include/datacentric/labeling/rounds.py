@@ -1,20 +1,5 @@
-"""A labeling round: select items, collect N votes per item from a backend, consolidate them.
-
-Everything a round produces lands in the labels zone, under labels/<task>/:
-
-    items/<job>.parquet         the items sent out: id, text, round (times sent before), reason
-    votes/<job>.parquet         every vote received: task, worker, label
-    responses_rejected/<job>.parquet  backend responses that never became a vote, with reasons
-    responses/<job>/...         the backend's own output (Ground Truth manifests, Label Studio export)
-    rejected/<job>.parquet      votes that could not be used, each with its reason
-    consolidated/<job>.parquet  one row per item: label, confidence, votes, annotators, jobs
-    workers/<job>.parquet       per worker: votes, accuracy, confusion matrix
-    output/<job>.manifest       the labels in SageMaker Ground Truth's output-manifest layout
-    quality/<job>.parquet       items the label-quality check flagged (datacentric.labeling.quality)
-
-The job name is derived from the run, and a round whose votes are already in the zone is not sent
-out again: a retried task never pays for a second job.
-"""
+"""A labeling round: select items, collect N votes per item from a backend, consolidate them, all
+under labels/<task>/. Design note and the zone's files: docs/explanation/labeling.md."""
 
 from __future__ import annotations
 

@@ -1,24 +1,6 @@
-"""Point-in-time recovery of the data repository from its change log.
-
-The change log records every addition, replacement and removal in order, each with its time, run and
-the sha256 of the content; the object store (`.objects/`, filled at publish time) keeps every version
-of every file by that sha256. Replaying the log up to a point gives the set of files the repository
-held then; the object store gives their bytes. So any instant can be restored, not only the tagged
-DVC snapshots (`python -m datacentric restore` restores those, from the DVC remote if need be).
-
-A point is written as:
-
-    2026-10-31T12:00:00Z     the repository as it was at that instant (a date alone: the end of that day)
-    run:<run id>             as it was when that run's last change was written (`<run id>` alone works too)
-    before:<run id>          just before that run's first change
-    now                      the current state
-    empty                    before anything was published
-
-`recover` writes the files of a point into a new folder (atomically: a hidden sibling renamed at the
-end) and verifies each against its recorded sha256; `diff` compares two points per source and zone:
-files added, removed and changed, and rows added and removed (rows of changed Parquet files are
-compared row by row).
-"""
+"""Point-in-time recovery of the data repository from its change log and object store, and the diff
+between two points. Design note: docs/explanation/data-repository.md; usage:
+docs/how-to/recover-a-point-in-time.md."""
 
 from __future__ import annotations
 

@@ -1,27 +1,6 @@
-"""The data repository: zones of Parquet files with provenance and an append-only change log.
-
-Layout under the root::
-
-    raw/<source>/...            rows as ingested, typed by the manifest
-    validated/<source>/...      rows that passed the validation gate
-    quarantine/<source>/...     rows that did not, each with its reasons
-    labels/<task>/...           raw votes and consolidated labels
-    features/<view>/...         offline feature tables read by Feast
-    training_sets/...           point-in-time training sets
-    reports/...                 validation results, Data Docs, labeling reports
-    state/<manifest>.lock.yaml  what each run learned per source (plain text, versioned by git)
-    changelog.jsonl             one JSON object per addition, replacement or removal
-    .objects/<sha256>           every version of every file ever published, by content
-
-Every file is published atomically (written under a temporary name in the same folder, fsynced, then
-renamed), so a killed task leaves either the old file or the new one, never half of one. Publishing
-identical bytes again is a no-op: re-running a stage changes nothing and logs nothing.
-
-Before the rename, the new file is hard-linked into `.objects/` under its sha256. The link costs no
-space while the file is current; when the file is later replaced or removed, its old content stays
-reachable there, which is what point-in-time recovery (`datacentric.repository.recovery`) reads. `.objects/`
-is local to the repository and ignored by git; the DVC snapshots are the copy that leaves the machine.
-"""
+"""The data repository: zones of Parquet files published atomically, an append-only change log with
+provenance, and an object store of every version. Design note: docs/explanation/data-repository.md;
+layout: docs/reference/repository-layout.md."""
 
 from __future__ import annotations
 

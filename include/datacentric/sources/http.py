@@ -1,20 +1,5 @@
-"""A JSON REST API, page by page, retried only on transient failures.
-
-Records are the list at `records` in each JSON body. Pages follow one of three styles: `page`
-numbers (until a short or empty page), a `cursor` read from the body, or a `link` to the next page
-(the `Link: <...>; rel="next"` header, or `next_path` in the body; it must stay on the same host, so
-credentials never leave it). 429, 5xx and timeouts are retried with exponential backoff (and
-`Retry-After`); any other 4xx fails at once, naming the URL and status.
-
-Without `window` the whole API is one unit, replaced when its content changes. With `window`, the
-API is asked for one partition of time at a time (`start_param`/`end_param`), one unit each, so a
-backfill of a past interval asks for exactly that interval; a run without an interval continues
-from the partition where the last one stopped.
-
-Credentials come from the Airflow connection `conn_id` (the hook hands in clients["http"] with the
-base URL, headers and auth); the manifest holds none, and the origin recorded for each unit is the URL
-without them.
-"""
+"""A JSON REST API, page by page (page, cursor or link), by time window, retried only on transient
+failures. Design note: docs/explanation/ingestion.md."""
 
 from __future__ import annotations
 

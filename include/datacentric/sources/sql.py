@@ -1,18 +1,5 @@
-"""A table or a query in a SQL database through SQLAlchemy.
-
-The URL comes from the manifest (`url`, with `{landing}` for the landing root) or from a connection the
-caller resolves (`conn_id`, passed in as clients["sql_url"]). Table and column names from the manifest
-are quoted by SQLAlchemy, never spliced into SQL text; values are bound parameters.
-
-Three ways to read, chosen by the manifest:
-
-- no `incremental_column`: the whole table (or query) is one unit, replaced when its content changes;
-- a timestamp or date `incremental_column`: one unit per `partition` (hour, day, month) of the run's
-  window, named by it (`<table>/2026-10-01`), so re-reading a partition replaces it instead of adding
-  rows twice; a run without a window continues from the partition of the last value it read;
-- any other `incremental_column` (an id, a sequence): the rows above the last watermark, in one unit
-  named by that watermark.
-"""
+"""A table or a query in a SQL database through SQLAlchemy: whole, by time partition, or above a
+watermark. Design note: docs/explanation/ingestion.md."""
 
 from __future__ import annotations
 

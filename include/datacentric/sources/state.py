@@ -1,36 +1,6 @@
-"""The state file: what ingestion learned about each source, like a lock file beside the manifest.
-
-It lives in the data repository as `state/<manifest name>.lock.yaml`, not next to the manifest's own
-text: the manifest is the user's (and in production the code tree is a read-only image), so runs
-never rewrite it. In the repository, the state file is published atomically like any other file,
-recorded in the change log (so point-in-time recovery restores it too) and committed to git as plain
-text by every snapshot, so `git diff` between two snapshots shows what changed per source.
-
-One entry per source::
-
-    sources:
-      events:
-        type: file
-        files: 30                     # raw files of the source now
-        rows: 60000                   # rows in them
-        watermark: {column: event_time, value: '2026-10-30T23:59:58+00:00'}   # newest value seen
-        cursor: '2026-10-30T23:59:58+00:00'   # where the next catch-up starts (sql, http sources)
-        schema: {event_id: string, ...}       # columns and types as the source delivered them
-        schema_fingerprint: 4f1c...           # sha256 of `schema`
-        last_run:                             # the last run that changed something
-          run_id: scheduled__2026-10-31T00:00:00+00:00
-          at: '2026-10-31T00:03:12.123456+00:00'
-          window: {start: null, end: '2026-10-31T00:00:00+00:00'}
-          rows_in: 2000
-          rows_published: 1998
-          rows_quarantined: 2
-          manifest_sha256: 9a0c...
-        last_snapshot: ds-3b1e...             # the data state the run started from
-
-An entry changes only when the run changed something (published or removed a file, moved a cursor,
-saw another schema), so re-running an interval leaves the file byte for byte as it was, and a
-snapshot after it has nothing new to commit.
-"""
+"""The state file: what ingestion learned about each source (files, rows, watermark, cursor, schema,
+last run), kept in the data repository like a lock file beside the manifest. Design note and an
+example entry: docs/explanation/data-repository.md (The state file)."""
 
 from __future__ import annotations
 

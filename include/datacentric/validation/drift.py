@@ -1,26 +1,5 @@
-"""Schema drift: a source's columns and their types against the last schema its validation gate accepted.
-
-The *observed schema* of a frame maps each column to a logical type (`int`, `float`, `str`, `bool`,
-`timestamp`, `date`, or `mixed` / `null` for undeclared columns that hold several types or nothing) and
-to the type the manifest declares for it (None for a column the manifest does not declare: ingestion
-keeps such columns as they arrive). Comparing it with the *accepted schema* gives three kinds of change:
-
-- new       a column the accepted schema does not have;
-- missing   a column of the accepted schema the data no longer has;
-- retyped   a column whose logical type changed.
-
-A change the manifest asked for (the column's declaration differs from the one recorded with the
-accepted schema: added, removed or retyped in the manifest) is expected and always accepted. Every
-other change is drift, handled by the source's policy (`validation.drift` in the manifest):
-
-- fail      the gate fails; the accepted schema stays;
-- warn      the gate passes with a warning; the accepted schema stays, so the warning repeats until the
-            data goes back or someone accepts the change (one run with `evolve`);
-- evolve    the gate passes; the new schema becomes the accepted one.
-
-The accepted schema is stored by the caller (gate.py keeps it in the repository's reports zone); the
-first run, having none, accepts what it sees.
-"""
+"""Schema drift: a source's columns and types against the last schema its gate accepted, and the
+source's policy (fail, warn, evolve). Design note: docs/explanation/validation-rules.md (Schema drift)."""
 
 from __future__ import annotations
 

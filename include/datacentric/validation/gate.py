@@ -1,19 +1,6 @@
-"""The validation stage around the Great Expectations checks: read the raw zone, check the schema for
-drift, publish the validated and quarantine zones, and check the manifest's relationships across sources.
-
-What a run leaves in the repository (`reports/validation/<source>/`), all of it run-independent so that
-re-validating unchanged data changes nothing:
-
-- `summary.json`   counts, gate outcome, every expectation's result (with samples of failing values),
-                   drift, and lineage: the raw files judged (path, sha256, rows), the manifest's sha256,
-                   the expectations file's sha256, the suite's fingerprint and the files published.
-- `schema.json`    the schema the gate last accepted, the baseline of the next drift check.
-
-`reports/validation/relationships.json` holds the orphan counts of every relationship.
-
-A failed gate publishes nothing to the validated zone (the last good data stays there, and every stage
-downstream stops); its quarantined rows and its summary are published so the failure can be read.
-"""
+"""The validation stage around the Great Expectations checks: drift, the validated and quarantine
+zones, the run-independent reports, and the relationships across sources. Design note:
+docs/explanation/validation-rules.md."""
 
 from __future__ import annotations
 

@@ -1,53 +1,6 @@
-"""The validation stage: Great Expectations suites generated from the manifest, run on a typed frame.
-
-`validate_source(name, source, frame, gx_root=..., run_id=...)` runs the suite `build_suite` derives
-from the source's schema, plus the source's own expectations (`load_expectations`), through Great
-Expectations 1.x (a file Data Context under `gx_root`, a pandas data source with a dataframe asset, a
-validation definition and a checkpoint), maps every failing row back by its position, and splits the
-frame into valid rows and quarantined rows. Each quarantined row carries `_reasons`, a JSON list of the
-rules it broke. Rows are never dropped silently: rows_in == rows_valid + rows_quarantined, always.
-
-Rules generated per column of the manifest:
-
-- not null                when `nullable: false`, and for every key column (a key cannot be null)
-- unique                  when `unique: true`
-- key uniqueness          over `keys`: compound uniqueness for two or more key columns
-- between                 `min` / `max` (int and float columns only)
-- in set                  `allowed`
-- match regex             `pattern` (str columns only; searched, as `re.search`: anchor with ^...$)
-- table row count >= 1    table level: fails the gate but quarantines no row
-
-Extra expectations come from a YAML file beside the manifest (`validation.expectations`): any Great
-Expectations expectation by its type name, with its arguments. A row-level one (a column map
-expectation, such as `expect_column_value_lengths_to_be_between`) quarantines the rows it flags; with
-`mostly` it also fails the gate when GX judges it failed. A table-level one (such as
-`expect_column_mean_to_be_between`) fails the gate. `severity: warning` (or `info`) reports a failure
-without quarantining rows or failing the gate.
-
-Duplicated keys quarantine every row that shares the key (Great Expectations reports all of them;
-which copy is "right" is not the validator's call) and fail the gate unless the source sets
-`validation.fail_on_duplicate_keys: false`. The gate also fails when the quarantined share exceeds the
-source's `max_quarantine_fraction`, when a critical table-level rule fails, or when a rule could not be
-evaluated at all.
-
-Data Docs are rebuilt incrementally (this run's page, the suite's page, the index) in the default
-`local_site` under `<gx_root>/gx/uncommitted/data_docs/local_site/`.
-
-Where the time goes, and what this module does about it (bench/validation.py measures it):
-
-- GX compares ranges of pandas' nullable integer columns (Int64) with one Python call per value; the
-  frame GX reads has them as NumPy int64 (float64 where there are nulls), which it compares in one
-  vectorized step. The values are the same; the frames handed back keep the input's types. That frame
-  is built consolidated (one block per dtype): GX copies it once per rule and metric, and pandas
-  merges an unconsolidated frame's blocks again on every copy.
-- GX fingerprints every in-memory frame under 1 GB by hashing all its rows; the fingerprint is not
-  used here (lineage comes from the input files' checksums), so it is switched off.
-- The result format is COMPLETE (every failing row's position, needed to quarantine it) without the
-  "unexpected index query", a string that spells out every failing index once more.
-- Splitting the frame copies each row once; a frame that passes whole is not copied at all.
-
-Importing this module does not import Great Expectations (which takes seconds); the first call does.
-"""
+"""Great Expectations suites generated from the manifest, run on a typed frame, splitting it into
+valid and quarantined rows with their reasons. Design note, the rules and where the time goes:
+docs/explanation/validation-rules.md."""
 
 from __future__ import annotations
 

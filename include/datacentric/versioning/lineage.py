@@ -1,19 +1,5 @@
-"""Lineage of the data repository: for every file, what produced it, from what, and what depends on it.
-
-Built from two records the repository already keeps, so it needs no store of its own:
-
-* the change log (`changelog.jsonl`): every addition, replacement and removal, with the run and the
-  provenance its publisher gave: the source, origin URI, checksum and window of ingested files; the
-  repository files a stage read (`inputs`, `votes`, `labels`, feature references);
-* the snapshot tags: per data state its pins (code revision, manifest) and the run that took it; the
-  first state whose change log includes a record names the code revision and data state of that
-  version of the file.
-
-Questions it answers, from Python or `python -m datacentric lineage`:
-
-* "what produced this file": `Lineage.produced_by(path)` and, transitively, `upstream(path)`;
-* "what depends on this source version": `dependents(uri_or_path, sha256=...)`.
-"""
+"""Lineage of the data repository from its change log and snapshot tags: what produced a file, and
+what depends on a source version. Design note: docs/explanation/lineage.md."""
 
 from __future__ import annotations
 

@@ -1,19 +1,5 @@
 """Retention: expire old data states by a policy and collect the DVC objects no kept state references.
-
-Two steps, both under the repository's snapshot lock:
-
-1. **Expire** (opt-in): a `RetentionPolicy` keeps the newest `keep_last` states of each tag family
-   (`<dag>/<stage>`), every state younger than `keep_days`, every state named in `keep` (ids, tags or
-   tag patterns such as `*/final/*`) and always the newest state; the tags of the others are deleted.
-   With the default policy nothing expires.
-2. **Collect**: every object of the DVC cache (and of the remote) that no remaining tag, no commit of
-   the current branch head and nothing in the working copy references is deleted. References are
-   read from every `.dvc` file and `dvc.lock` of each kept commit, down to each file of a directory
-   listing. If the listing of any kept state cannot be read (neither in the cache nor on the remote)
-   nothing is deleted at all: what a tag references is never collected.
-
-`apply=False` (the default) only reports what would go.
-"""
+Design note: docs/explanation/data-state-ids.md (Retention); usage: docs/how-to/expire-data-states.md."""
 
 from __future__ import annotations
 

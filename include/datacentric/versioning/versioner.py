@@ -1,31 +1,5 @@
-"""Snapshots of the data repository with DVC and git, and restores of past data states.
-
-The data repository is a git + DVC repository of its own (never the code repository). A snapshot
-records each zone as a DVC directory output (`<zone>.dvc` plus a `.dir` object in the DVC cache),
-commits the .dvc files and the change log to git, tags the commit with an annotated tag whose message
-is the state's record (JSON), and pushes the new objects to the DVC remote.
-
-One id, the **data state id**, names a snapshot: a hash of its pins, which are the committed git tree
-(every zone's content, labels and features included), the md5 of each zone, the manifest's and its
-state file's sha256, the feature definitions and the code revision. Identical inputs give the
-identical id; whatever asks for a version (restore, lineage, retention) accepts the id, the tag, the
-commit or an ISO date.
-
-Why the snapshot does not call `dvc add`: `dvc add` hashes every file of a zone on each call (or at
-least stats it and looks it up in its state database), and with hardlinks it removes and relinks every
-new file after caching it. The snapshot writes the same .dvc files and cache objects (tested to be
-byte-identical to `dvc add`'s) but finds changes through its own index: per directory its mtime and
-inode, per file its inode, size and mtime and md5. A directory whose mtime is unchanged is not listed
-again, because the repository publishes every file by renaming a new inode into place, which changes
-its directory's mtime; only new or replaced files are hashed and linked into the cache. The cost of
-a snapshot therefore grows with the change, not with the repository. `snapshot(rescan=True)` ignores
-the index and hashes everything.
-
-Cache links: objects enter the cache by reflink where the filesystem supports it (copy-on-write, the
-workspace file stays independent), else by hardlink (same inode; the file is made read-only, and the
-repository never writes a published file in place), else by copy. Restores default to reflink or
-copy, so a restored workspace never shares inodes with the cache.
-"""
+"""Snapshots of the data repository with DVC and git (tagged, named by a data state id), and restores
+of past data states. Design note: docs/explanation/data-state-ids.md."""
 
 from __future__ import annotations
 

@@ -1,20 +1,7 @@
-"""The Feast hook: where the feature repository and the online store are.
-
-The online store is SQLite unless configured otherwise, in this order:
-
-1. an Airflow connection, named by the operator's `online_store_conn_id` or by the environment
-   variable DATACENTRIC_ONLINE_STORE_CONN_ID: a Redis connection (host, port, login, password;
-   extra `db` and `ssl`), the same fields Airflow's Redis provider reads;
-2. DATACENTRIC_ONLINE_STORE: "sqlite" or "redis://host:port/db" (datacentric.settings).
-
-A connection's password never reaches feature_store.yaml: the file references the environment
-variable DATACENTRIC_ONLINE_STORE_PASSWORD, which `prepare_environment` sets in the task's process
-before Feast reads the file (Feast expands ${VARS} in it). Run the `feast` command line with that
-variable set to use the same repository by hand.
-
-(The module is not called feast.py: Airflow imports every file of the plugins folder under its bare
-file name, and a module named `feast` would shadow the Feast package.)
-"""
+"""The Feast hook: where the feature repository and the online store are (SQLite, or Redis from a
+connection or DATACENTRIC_ONLINE_STORE), with the password kept out of feature_store.yaml.
+Design note: docs/explanation/airflow-layer.md. (Not called feast.py: Airflow imports plugin files
+under their bare names, and `feast` would shadow the Feast package.)"""
 
 from __future__ import annotations
 
@@ -24,7 +11,6 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
-CONN_ID_VARIABLE = "DATACENTRIC_ONLINE_STORE_CONN_ID"
 PASSWORD_VARIABLE = "DATACENTRIC_ONLINE_STORE_PASSWORD"
 
 
@@ -44,7 +30,7 @@ class FeastHook(BaseHook):
         from datacentric.settings import Settings
 
         self.settings = Settings.from_env()
-        self.online_store_conn_id = online_store_conn_id or os.environ.get(CONN_ID_VARIABLE) or None
+        self.online_store_conn_id = online_store_conn_id or self.settings.online_store_conn_id
 
     def get_conn(self) -> str:
         return self.online_store()

@@ -1,22 +1,6 @@
-"""Feast's online-store byte formats, computed a column at a time.
-
-Feast turns every materialized row into protobuf objects (an EntityKey, one Value per feature) and
-serializes them one by one; for a million entities with ten features that is eleven million Python
-objects before the first byte reaches the store. The formats themselves are small and fixed, so this
-module produces the same bytes from Arrow columns with numpy:
-
-- entity keys as `feast.infra.key_encoding_utils.serialize_entity_key` writes them (version 3);
-- feature values as `Value.SerializeToString()` of the Value Feast builds from the column
-  (`feast.utils._convert_arrow_to_proto`), nulls and NaN as the empty Value, as Feast writes them;
-- event timestamps as a serialized `google.protobuf.Timestamp` (the Redis store's `_ts:<view>` field)
-  and as the integer seconds the SQLite store's `event_ts` column holds;
-- `value_text`, the SQLite store's text copy of scalar values.
-
-Every encoder returns None for a column it does not cover (list types, maps, a mismatched Arrow type);
-callers then fall back to Feast's own conversion for that batch, so coverage is a speed question, never
-a correctness one. tests/unit/include/test_online_stores.py compares every encoder byte for byte with
-Feast's serializers.
-"""
+"""Feast's online-store byte formats (entity keys, values, timestamps), computed a column at a time
+from Arrow with numpy; an encoder returns None for what it does not cover, and the caller falls back
+to Feast. Design note: docs/explanation/features.md (Encoding)."""
 
 from __future__ import annotations
 

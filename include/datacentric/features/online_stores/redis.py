@@ -1,27 +1,5 @@
-"""Feast's Redis online store with a fast, atomic newest-wins write path.
-
-Keys, hash fields and values are Feast's (`feast.infra.online_stores.redis`): one hash per entity key
-(serialized key + project), a murmur3 field per feature holding the serialized Value and a
-`_ts:<view>` field holding the event time as a protobuf Timestamp. Feast's reads, `feast materialize`
-and the feature server work unchanged.
-
-Feast's own write path reads every key's timestamp in one pipeline and writes the newer ones in a
-second, from Python objects built row by row. Here a short Lua script does the comparison and the
-HSET inside the server, one call per `entities_per_call` keys, with arguments serialized a column at
-a time: one round trip per call, and no window between the read and the write in which another
-writer could slip in. A row replaces the stored one only if its event time is not older. The calls
-run on background threads, so the next keys are encoded while the server runs the last call.
-
-Redis Cluster spreads keys over slots a single script call cannot span; there the store falls back
-to Feast's pipelined path.
-
-Configuration (feature_store.yaml), Feast's Redis settings plus:
-
-    online_store:
-      type: datacentric.features.online_stores.redis.RedisOnlineStore
-      connection_string: "localhost:6379,db=0"
-      entities_per_call: 500
-"""
+"""Feast's Redis online store with a fast, atomic newest-wins write path (a Lua script per batch of
+keys). Design note and settings: docs/explanation/features.md (Redis)."""
 
 from __future__ import annotations
 

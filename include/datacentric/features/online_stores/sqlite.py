@@ -1,23 +1,5 @@
-"""Feast's SQLite online store with a fast, newest-wins write path.
-
-The table layout, key serialization and reads are Feast's (`feast.infra.online_stores.sqlite`): one
-row per (entity key, feature) with the serialized Value, its text form and the event time in seconds.
-Writes differ in two ways:
-
-- a batch is one `executemany` in one transaction, in key order (B-tree pages are touched once), on a
-  connection in WAL mode, so readers are never blocked by a materialization;
-- a row replaces the stored one only if its event time is not older (`ON CONFLICT ... WHERE`), so an
-  old interval materialized again cannot overwrite newer values.
-
-Configuration (feature_store.yaml):
-
-    online_store:
-      type: datacentric.features.online_stores.sqlite.SqliteOnlineStore
-      path: data/online.db        # relative to the feature repository
-      journal_mode: wal           # or delete
-      synchronous: normal         # off, normal or full
-      cache_mb: 64                # SQLite page cache of the writing connection
-"""
+"""Feast's SQLite online store with a fast, newest-wins write path (one transaction per batch, WAL).
+Design note and settings: docs/explanation/features.md (SQLite)."""
 
 from __future__ import annotations
 

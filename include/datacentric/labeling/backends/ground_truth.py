@@ -1,22 +1,7 @@
-"""SageMaker Ground Truth as a labeling backend (for AWS accounts that already use it; Ground Truth
-is closed to new customers).
-
-A round becomes one text-classification labeling job with `workers_per_item` workers per object:
-
-    s3://<bucket>/<prefix>/<task>/<job>/input.manifest      JSON lines: {"source": text, "id": item}
-    s3://<bucket>/<prefix>/<task>/<job>/categories.json     the label category file
-    s3://<bucket>/<prefix>/<task>/<job>/template.html       the worker UI (crowd-classifier)
-    s3://<bucket>/<prefix>/<task>/output/<job>/...          what Ground Truth writes back:
-        manifests/output/output.manifest                    one line per object: the label attribute
-                                                            (class index) and its `-metadata`
-        annotations/worker-response/iteration-N/<i>/*.json  every worker's answer for object i (the
-                                                            i-th line of the input manifest)
-
-The output manifest holds Ground Truth's own consolidated label; the worker responses hold every
-vote, which is what the project consolidates. The functions here build the files and the
-CreateLabelingJob request and parse the documented output layouts; `GroundTruthBackend` drives a
-job through boto3 clients handed in by the caller (the Airflow hook builds them from a connection).
-"""
+"""SageMaker Ground Truth as a labeling backend, for AWS accounts that already use it: one
+text-classification labeling job per round; builds the S3 files and the CreateLabelingJob request and
+parses the documented output layouts. Design note: docs/explanation/labeling.md; usage:
+docs/how-to/ground-truth.md."""
 
 from __future__ import annotations
 
