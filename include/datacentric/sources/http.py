@@ -59,6 +59,7 @@ class HttpReader(SourceReader):
         if loc.window is None:
             return [Unit(name="records", origin=self.where())]
         slicing = loc.window
+        lower: datetime | None
         if window.start is not None:
             lower = window.start
         else:
@@ -83,22 +84,20 @@ class HttpReader(SourceReader):
             params[loc.window.start_param] = _format_time(unit.bounds[0], loc.window.format)
             params[loc.window.end_param] = _format_time(unit.bounds[1], loc.window.format)
         first = self.url()
-        url: str | None = first
+        url = first
         records: list[dict[str, Any]] = []
         bad: list[tuple[int, str, str]] = []
         page_number, cursor, row = pages.first_page, None, 0
         for page in range(1, pages.max_pages + 1):
-            query: dict[str, Any] | None = dict(params)
+            query: dict[str, Any] = dict(params)
             if pages.style == "page":
                 query[pages.page_param] = page_number
                 if pages.size_param:
                     query[pages.size_param] = pages.page_size
             elif pages.style == "cursor" and cursor is not None:
                 query[pages.cursor_param] = cursor
-            elif pages.style == "link" and page > 1:
-                query = None  # the next link carries its own query
-            assert url is not None
-            response = self._get(url, query)
+            follows_link = pages.style == "link" and page > 1  # the next link carries its own query
+            response = self._get(url, None if follows_link else query)
             where = f"{_without_credentials(response.url)} (page {page})"
             try:
                 body = response.json()
@@ -154,12 +153,11 @@ class HttpReader(SourceReader):
         previous = state.get("cursor")
         if self.spec.location.window is None:
             return {}
-        ends = [parse_time(c) for c in cursors if c is not None]
+        ends = [end for end in map(parse_time, cursors) if end is not None]
         if not window.is_catch_up or not ends:
             return {"cursor": previous} if previous is not None else {}
-        latest = max(e for e in ends if e is not None)
-        if previous is not None:
-            latest = max(latest, parse_time(previous))  # type: ignore[type-var]
+        before = parse_time(previous)
+        latest = max(ends) if before is None else max(*ends, before)
         return {"cursor": latest.isoformat()}
 
     def close(self) -> None:

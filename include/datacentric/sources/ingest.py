@@ -80,7 +80,7 @@ class Typed:
 
     def rejected(self) -> tuple[list[int], list[str], list[str]]:
         """(row numbers from 1, each row as JSON, reasons) of the rows that failed typing."""
-        if self.bad is None:
+        if self.bad is None or self.reasons is None:
             return [], [], []
         index = np.flatnonzero(self.bad)
         if isinstance(self.source, pa.Table):
@@ -88,7 +88,7 @@ class Typed:
         else:
             rows = self.source.iloc[index].to_dict(orient="records")
         records = [json.dumps({k: _jsonable(v) for k, v in r.items()}, default=str, sort_keys=True) for r in rows]
-        return [int(i) + 1 for i in index], records, [str(r) for r in self.reasons[index]]  # type: ignore[index]
+        return [int(i) + 1 for i in index], records, [str(r) for r in self.reasons[index]]
 
 
 def coerce(data: pa.Table | pd.DataFrame, columns: dict[str, Column], *, source: str, origin: str) -> Typed:
@@ -107,7 +107,7 @@ def coerce(data: pa.Table | pd.DataFrame, columns: dict[str, Column], *, source:
     for name in [*names, *missing]:
         column = columns.get(name)
         if name in missing:
-            arrays[name] = pa.nulls(rows, ARROW_TYPES[column.type])  # type: ignore[union-attr]
+            arrays[name] = pa.nulls(rows, ARROW_TYPES[columns[name].type])
             continue
         raw = data.column(name) if isinstance(data, pa.Table) else _arrow_or_series(data[name])
         if column is None:
@@ -118,10 +118,10 @@ def coerce(data: pa.Table | pd.DataFrame, columns: dict[str, Column], *, source:
             values = raw if isinstance(raw, pd.Series) else raw.to_pandas()
             typed, failed, shown = _tolerant_cast(values, column.type)
             if failed.any():
-                if bad is None:
+                if bad is None or reasons is None:
                     bad, reasons = np.zeros(rows, dtype=bool), np.full(rows, "", dtype=object)
                 bad |= failed
-                reasons[failed] += f"{name}: expected {column.type}, got '" + shown[failed] + "'; "  # type: ignore[index]
+                reasons[failed] += f"{name}: expected {column.type}, got '" + shown[failed] + "'; "
         arrays[name] = typed
     table = pa.table(arrays) if arrays else pa.table({})
     table = table.replace_schema_metadata(_pandas_metadata(table, columns))
@@ -426,7 +426,7 @@ def _facts(repo: DataRepository, name: str, spec: Any, reader_state: dict[str, A
     """What the repository now holds of a source, from the change log's index (no file is read)."""
     raw = [r for path, r in repo.live().items() if path.startswith(f"raw/{name}/")]
     latest = max(raw, key=lambda r: r.at, default=None)
-    times = [r.provenance.get("max_time") for r in raw if r.provenance.get("max_time")]
+    times = [when for r in raw if (when := r.provenance.get("max_time"))]
     column = reader_column(spec)
     schema = dict(latest.provenance.get("schema") or {}) if latest is not None else {}
     return {

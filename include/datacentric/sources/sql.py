@@ -146,11 +146,11 @@ class SqlReader(SourceReader):
         if self.spec.columns[column].type in _TIME_KINDS:
             # Only a catch-up moves the cursor: a backfill of an old window must not make the next
             # catch-up skip what lies between.
-            if not window.is_catch_up or not cursors:
+            ends = [end for end in map(parse_time, cursors) if end is not None]
+            if not window.is_catch_up or not ends:
                 return {"cursor": previous} if previous is not None else {}
-            latest = max(parse_time(c) for c in cursors)  # type: ignore[type-var]
-            if previous is not None:
-                latest = max(latest, parse_time(previous))  # type: ignore[type-var]
+            before = parse_time(previous)
+            latest = max(ends) if before is None else max(*ends, before)
             return {"cursor": latest.isoformat()}
         if not cursors:
             return {"cursor": previous} if previous is not None else {}
@@ -171,7 +171,7 @@ class SqlReader(SourceReader):
 
         loc = self.spec.location
         if loc.query is not None:
-            columns = [sa.column(loc.incremental_column)] if loc.incremental_column else []
+            columns: list[sa.ColumnClause[Any]] = [sa.column(loc.incremental_column)] if loc.incremental_column else []
             return sa.text(loc.query).columns(*columns).subquery("source_query")
         schema, _, table_name = loc.table.rpartition(".")
         try:
