@@ -25,9 +25,33 @@ class DataRepositoryHook(BaseHook):
         return self.get_repository()
 
     def get_repository(self) -> Any:
+        """The deployment's repository, checked first against the identity the running DAG run recorded
+        (see `record_repository_identity`): a worker that sees none or another one fails at once."""
         from datacentric.repository.store import DataRepository
 
+        self.check_repository()
         return DataRepository(self.settings.repository).init()
+
+    def get_feature_repo(self) -> Any:
+        """The Feast repository folder, beside the repository on the same shared storage (checked as such)."""
+        self.check_repository()
+        return self.settings.feature_repo
+
+    def check_repository(self) -> None:
+        from datacentric.repository.identity import check_repository_identity, check_shared_storage
+
+        check_shared_storage(self.settings.shared_dir)
+        expected = run_repository_identity()
+        if expected is not None:
+            check_repository_identity(self.settings.repository, expected)
+
+    def record_repository_identity(self, context: Any) -> str:
+        """Push the repository's identity to XCom, for every later task of the run to check."""
+        from datacentric.repository.identity import repository_identity
+
+        identity = repository_identity(self.get_repository().root)
+        context["ti"].xcom_push(key=REPOSITORY_ID_KEY, value=identity)
+        return identity
 
     def get_versioner(self, remote_conn_id: str | None = None) -> Any:
         """The deployment's versioner; an S3 DVC remote's endpoint and credentials come from the
@@ -58,6 +82,26 @@ class DataRepositoryHook(BaseHook):
         if spec.type == "http" and spec.location.conn_id:
             return {"http": http_client_settings(self.get_connection(spec.location.conn_id))}
         return {}
+
+
+REPOSITORY_ID_KEY = "repository_id"
+
+
+def run_repository_identity() -> str | None:
+    """The repository identity recorded by an upstream task of the running task (None outside a task, or
+    when no upstream task records one)."""
+    from airflow.sdk import get_current_context
+
+    try:
+        context = get_current_context()
+    except Exception:  # noqa: BLE001 - outside a running task there is nothing to check against
+        return None
+    task = context["task"]
+    recorders = sorted(t.task_id for t in task.get_flat_relatives(upstream=True)
+                       if getattr(t, "records_repository_identity", False))
+    if not recorders:
+        return None
+    return context["ti"].xcom_pull(task_ids=recorders[0], key=REPOSITORY_ID_KEY)
 
 
 # Airflow connection types -> SQLAlchemy drivers installed with the project (psycopg2 for PostgreSQL).

@@ -94,7 +94,7 @@ class FeastMaterializeOperator(BaseOperator):
 
         info = run_info(context)
         FeastHook(self.online_store_conn_id).prepare_environment()
-        repo = DataRepositoryHook().settings.feature_repo
+        repo = DataRepositoryHook().get_feature_repo()
         result = materialize_run(load_manifest(self.manifest), repo, info.interval_start,
                                  parse_instant(self.end, "end") or info.interval_end,
                                  start=parse_instant(self.start, "start"))
@@ -141,7 +141,7 @@ class FeastFreshnessCheckOperator(BaseOperator):
 
         spec = features_of(load_manifest(self.manifest).spec)
         FeastHook(self.online_store_conn_id).prepare_environment()
-        repo = DataRepositoryHook().settings.feature_repo
+        repo = DataRepositoryHook().get_feature_repo()
         sample = self.sample if self.sample is not None else spec.materialization.freshness_sample
         reports = check_freshness(repo, sample=sample, chunk_rows=spec.materialization.chunk_rows)
         for view, report in reports.items():

@@ -17,6 +17,8 @@ class ManifestSourcesOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("manifest",)
+    # The first task of a run: it records the repository's identity, which every later task checks.
+    records_repository_identity = True
 
     def __init__(self, *, manifest: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -26,8 +28,12 @@ class ManifestSourcesOperator(BaseOperator):
     def execute(self, context: Any) -> list[str]:
         from datacentric.manifest import load_manifest
 
+        from datacentric_airflow.hooks.repository import DataRepositoryHook
+
         loaded = load_manifest(self.manifest)
         self.log.info("manifest %s (sha256 %s): sources %s", loaded.path, loaded.sha256[:12], list(loaded.spec.sources))
+        identity = DataRepositoryHook().record_repository_identity(context)
+        self.log.info("repository %s, identity %s", DataRepositoryHook().settings.repository, identity)
         return list(loaded.spec.sources)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
