@@ -147,10 +147,9 @@ def _latest_offline_rows(table: OfflineTable, keys, timestamp, names, sampled, c
     latest = pd.DataFrame()
     if not len(sampled):
         return pd.DataFrame(columns=[*keys, timestamp, *names])
-    single = len(keys) == 1
-    wanted = pa.array(sampled[keys[0]].tolist()) if single else None
+    wanted = pa.array(sampled[keys[0]].tolist()) if len(keys) == 1 else None
     for batch in table.batches([*keys, timestamp, *names], covered_from, high_water, chunk_rows):
-        if single:
+        if wanted is not None:
             key_type = batch.schema.field(keys[0]).type
             batch = batch.filter(pc.is_in(batch.column(keys[0]), value_set=wanted.cast(key_type)))
             frame = batch.to_pandas()

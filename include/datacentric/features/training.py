@@ -154,6 +154,7 @@ def rebuild_training_set(
     rebuilt_path. Raises FeatureStoreError if the state holds no such training set or its inputs differ.
     """
     from datacentric import features as F
+    from datacentric.features.tables import features_of
     from datacentric.versioning.versioner import Versioner
 
     workspace = Path(workspace)
@@ -178,8 +179,9 @@ def rebuild_training_set(
         raise FeatureStoreError(f"{where}: the recorded manifest text does not match its recorded sha256")
 
     feature_tables = {}
+    views = features_of(loaded.spec).feature_views
     for view in recipe["feature_views"]:
-        source = loaded.spec.features.feature_views[view].source
+        source = views[view].source
         table, _ = F.build_feature_table(loaded.spec, view, repo.read_frame("validated", source))
         rebuilt = sha256_bytes(F.feature_table_bytes(table))
         feature_tables[view] = rebuilt == recipe["inputs"].get(f"features/{view}/data.parquet")

@@ -7,10 +7,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+_Encoded = TypeVar("_Encoded")
 
 # feast.value_type.ValueType members (numbers fixed by Feast's Value.proto; a test checks them).
 BYTES, STRING, INT32, INT64, DOUBLE, FLOAT, BOOL, UNIX_TIMESTAMP = 1, 2, 3, 4, 5, 6, 7, 8
@@ -95,6 +98,13 @@ def supported(arrow_type: pa.DataType, value_type: int) -> bool:
     return False
 
 
+def covered(encoded: _Encoded | None, value_type: int) -> _Encoded:
+    """The result of `values` or `value_texts` for a column that `supported` accepted, which is never None."""
+    if encoded is None:
+        raise TypeError(f"no encoder covers value type {value_type} for this column; check supported() first")
+    return encoded
+
+
 def values(column: pa.Array, value_type: int) -> pa.Array | None:
     """`Value.SerializeToString()` of each row as Feast builds it for `value_type`; None if not covered."""
     if isinstance(column, pa.ChunkedArray):
@@ -142,6 +152,7 @@ def value_texts(column: pa.Array, value_type: int) -> list[str | None] | None:
     if not supported(column.type, value_type):
         return None
     valid = _valid(column)
+    texts: list[str | None]
     if value_type in (INT64, INT32):
         texts = list(map(str, _int64(column).tolist()))
     elif value_type in (DOUBLE, FLOAT):
@@ -237,8 +248,9 @@ def _single(matrix: np.ndarray, valid: np.ndarray) -> pa.Array:
 
 def _join(pieces: list[_Piece], n: int) -> pa.Array:
     """Concatenate the pieces row by row into one large_binary array."""
-    if all(p.width is not None for p in pieces):
-        matrix = np.concatenate([p.data.reshape(n, p.width) for p in pieces], axis=1)
+    widths = [p.width for p in pieces if p.width is not None]
+    if len(widths) == len(pieces):
+        matrix = np.concatenate([p.data.reshape(n, width) for p, width in zip(pieces, widths, strict=True)], axis=1)
         width = matrix.shape[1]
         offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
         data = np.ascontiguousarray(matrix).reshape(-1)

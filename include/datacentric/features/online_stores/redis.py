@@ -156,7 +156,7 @@ class RedisOnlineStore(feast_redis.RedisOnlineStore):
                 rows[:, 3] = stamps.to_pylist()
                 for j, (name, kind) in enumerate(zip(names, kinds, strict=True)):
                     rows[:, 4 + 2 * j] = fields[j]
-                    rows[:, 5 + 2 * j] = encoding.values(part.column(name), kind).to_pylist()
+                    rows[:, 5 + 2 * j] = encoding.covered(encoding.values(part.column(name), kind), kind).to_pylist()
                 writer.submit(encoded.slice(lo, WRITE_SLICE).to_pylist(), rows)
         return writer.written
 

@@ -46,13 +46,14 @@ class SqliteOnlineStore(feast_sqlite.SqliteOnlineStore):
     """Feast's SQLite store; writes are batched, ordered and keep the newest value per entity."""
 
     def _get_conn(self, config: RepoConfig) -> sqlite3.Connection:
-        if not self._conn:
-            conn = super()._get_conn(config)
-            settings = config.online_store
-            conn.execute(f"PRAGMA journal_mode={getattr(settings, 'journal_mode', 'wal')}")
-            conn.execute(f"PRAGMA synchronous={getattr(settings, 'synchronous', 'normal')}")
-            conn.execute(f"PRAGMA cache_size=-{int(getattr(settings, 'cache_mb', 64)) * 1024}")
-        return self._conn
+        if self._conn:
+            return self._conn
+        conn: sqlite3.Connection = super()._get_conn(config)
+        settings = config.online_store
+        conn.execute(f"PRAGMA journal_mode={getattr(settings, 'journal_mode', 'wal')}")
+        conn.execute(f"PRAGMA synchronous={getattr(settings, 'synchronous', 'normal')}")
+        conn.execute(f"PRAGMA cache_size=-{int(getattr(settings, 'cache_mb', 64)) * 1024}")
+        return conn
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -156,8 +157,8 @@ def _needs_feast_layout(config: RepoConfig) -> bool:
 def _rows(batch: pa.RecordBatch, keys: pa.Array, features: list[tuple[str, int]], timestamp: str) -> Iterable[tuple]:
     """Table rows of a slice of entities: all features of one key next to each other, keys in order."""
     n, width = batch.num_rows, len(features)
-    values = [encoding.values(batch.column(name), kind).to_pylist() for name, kind in features]
-    texts = [encoding.value_texts(batch.column(name), kind) for name, kind in features]
+    values = [encoding.covered(encoding.values(batch.column(name), kind), kind).to_pylist() for name, kind in features]
+    texts = [encoding.covered(encoding.value_texts(batch.column(name), kind), kind) for name, kind in features]
     event = np.asarray(encoding.sqlite_event_seconds(batch.column(timestamp)), np.int64)
     return zip(
         np.repeat(_objects(keys.to_pylist()), width).tolist(),
