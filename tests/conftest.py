@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,34 @@ def session_dir() -> Path:
 @pytest.fixture(scope="session")
 def bundled_manifest() -> Path:
     return PROJECT / "include" / "manifests" / "shop" / "manifest.yaml"
+
+
+@pytest.fixture(scope="session")
+def empty_airflow_db(session_dir: Path) -> Path:
+    """An Airflow metadata database (SQLite) with every migration applied and nothing else, made once
+    per session by `airflow db migrate`; fixtures that need a fresh one copy it."""
+    home = session_dir / "airflow-empty"
+    home.mkdir()
+    env = {**os.environ, "AIRFLOW_HOME": str(home)}
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+                             capture_output=True, text=True, env=env)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    return home / "airflow.db"
+
+
+@pytest.fixture(scope="session")
+def airflow_db(empty_airflow_db: Path) -> None:
+    """The session's Airflow metadata database, migrated: a copy of the empty one, or, if the session
+    already has a database, that one migrated in place."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ and not (home / "airflow.db").exists():
+        shutil.copyfile(empty_airflow_db, home / "airflow.db")
+        return
+    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+                             capture_output=True, text=True, env=os.environ)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
 
 
 @pytest.fixture(scope="session")

@@ -121,7 +121,7 @@ SCENARIO = textwrap.dedent('''
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def scenario(tmp_path_factory: pytest.TempPathFactory, empty_airflow_db: Path) -> dict:
     base = tmp_path_factory.mktemp("backfill")
     dags, var, home = base / "dags", base / "var", base / "airflow"
     dags.mkdir()
@@ -144,9 +144,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
     env.pop("DATACENTRIC_DVC_REMOTE_ENDPOINT", None)
     var.mkdir()
-    airflow = str(Path(sys.executable).parent / "airflow")
-    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    shutil.copyfile(empty_airflow_db, home / "airflow.db")  # a fresh, migrated metadata database
     results = base / "results.json"
     run = subprocess.run([sys.executable, str(base / "scenario.py"), str(results), str(base / "workspace")],
                          env=env, capture_output=True, text=True, timeout=900)

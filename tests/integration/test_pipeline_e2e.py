@@ -6,7 +6,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,16 +19,12 @@ FINAL_TAG = "datacentric_pipeline/final/20261031T000000Z"
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(session_dir: Path):
+def pipeline_run(airflow_db: None):
     from datacentric.samples import generate
     from datacentric.settings import Settings
 
     settings = Settings.from_env()
     generate(settings.landing_root)
-    Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    airflow = str(Path(sys.executable).parent / "airflow")
-    migrate = subprocess.run([airflow, "db", "migrate"], capture_output=True, text=True, env=os.environ)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
 
     from airflow.dag_processing.dagbag import DagBag
 

@@ -1,16 +1,12 @@
 """Fixtures shared by the provider's tests: SageMaker and S3 as real boto3 clients under botocore's
-Stubber installed at the Ground Truth hook boundary, a runner for a trigger's async loop, and the
-session's migrated Airflow metadata database."""
+Stubber installed at the Ground Truth hook boundary, and a runner for a trigger's async loop (the
+migrated Airflow metadata database, `airflow_db`, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -89,12 +85,3 @@ def run_trigger() -> Callable[[Any], dict[str, Any]]:
         return asyncio.run(asyncio.wait_for(first_event(), timeout=60))
 
     return run
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """The session's Airflow metadata database, migrated once (idempotent)."""
-    Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-                             capture_output=True, text=True, env=os.environ)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
