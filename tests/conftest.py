@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -48,6 +49,37 @@ def session_dir() -> Path:
 @pytest.fixture(scope="session")
 def bundled_manifest() -> Path:
     return PROJECT / "include" / "manifests" / "shop" / "manifest.yaml"
+
+
+@pytest.fixture(scope="session")
+def reviews_manifest() -> Callable[[str], str]:
+    """The manifest of the labeling tests, tests/fixtures/manifests/reviews.yaml (a `reviews` source
+    with `id` and `text`, and a label task over it) completed with the label task's own lines: its
+    name, classes and backend, each indented by two spaces."""
+    head = (FIXTURES / "manifests" / "reviews.yaml").read_text(encoding="utf-8")
+    return lambda label_task: head + label_task
+
+
+@pytest.fixture
+def labeling_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     reviews_manifest: Callable[[str], str]) -> Callable[[str, dict[str, str]], SimpleNamespace]:
+    """Write the labeling manifest with the given label task to tmp_path, and publish the given
+    reviews (id -> text) to the validated zone of a data repository there, the one the hooks open
+    (DATACENTRIC_REPOSITORY)."""
+
+    def make(label_task: str, reviews: dict[str, str]) -> SimpleNamespace:
+        import pandas as pd
+        from datacentric.repository import DataRepository
+
+        monkeypatch.setenv("DATACENTRIC_REPOSITORY", str(tmp_path / "repo"))
+        repo = DataRepository(tmp_path / "repo").init()
+        repo.publish_frame("validated", "reviews/data.parquet",
+                           pd.DataFrame({"id": list(reviews), "text": list(reviews.values())}))
+        manifest = tmp_path / "manifest.yaml"
+        manifest.write_text(reviews_manifest(label_task), encoding="utf-8")
+        return SimpleNamespace(manifest=manifest, repo=repo)
+
+    return make
 
 
 @pytest.fixture(scope="session")

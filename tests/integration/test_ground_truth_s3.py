@@ -6,8 +6,8 @@ back is laid out as its documentation describes (output manifest, annotations/wo
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,20 +23,8 @@ JOB = "sentiment-20261031t000000z"
 END = datetime(2026, 10, 31, tzinfo=UTC)
 BUCKET = "labeling-bucket"
 CLASSES = ["neg", "neu", "pos"]
-MANIFEST = f"""\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {{path: r, format: csv}}
-    keys: [id]
-    columns: {{id: {{type: str, nullable: false}}, text: {{type: str}}}}
-label_task:
+LABEL_TASK = f"""\
   name: sentiment
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [neg, neu, pos]
   instructions: Choose the sentiment of the review.
   workers_per_item: 3
@@ -111,17 +99,9 @@ def _exists(s3: Any) -> bool:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    from datacentric.repository.store import DataRepository
-
-    monkeypatch.setenv("DATACENTRIC_REPOSITORY", str(tmp_path / "repo"))
-    repo = DataRepository(tmp_path / "repo").init()
+def project(labeling_project: Callable) -> SimpleNamespace:
     texts = ["awful", "so so", "great", "bad", "fine", "superb", "meh", "ok"]
-    repo.publish_frame("validated", "reviews/data.parquet",
-                       pd.DataFrame({"id": [f"r{i}" for i in range(8)], "text": texts}))
-    manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(MANIFEST)
-    return SimpleNamespace(repo=repo, manifest=manifest)
+    return labeling_project(LABEL_TASK, {f"r{i}": text for i, text in enumerate(texts)})
 
 
 def context() -> dict[str, Any]:

@@ -13,7 +13,7 @@ import os
 import secrets
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,20 +30,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 SCRIPT = PROJECT / "scripts" / "label_studio.sh"
 CONN_ID = "label_studio_test"
 CLASSES = ["negative", "neutral", "positive"]
-MANIFEST = f"""\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {{path: r, format: csv}}
-    keys: [id]
-    columns: {{id: {{type: str, nullable: false}}, text: {{type: str}}}}
-label_task:
+LABEL_TASK = f"""\
   name: sentiment
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [negative, neutral, positive]
   instructions: Choose the sentiment the customer expresses.
   workers_per_item: 3
@@ -121,16 +109,8 @@ def annotators(label_studio: SimpleNamespace) -> dict[str, requests.Session]:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    from datacentric.repository.store import DataRepository
-
-    monkeypatch.setenv("DATACENTRIC_REPOSITORY", str(tmp_path / "repo"))
-    repo = DataRepository(tmp_path / "repo").init()
-    repo.publish_frame("validated", "reviews/data.parquet",
-                       pd.DataFrame({"id": list(TRUTH), "text": [f"review {k}" for k in TRUTH]}))
-    manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(MANIFEST)
-    return SimpleNamespace(repo=repo, manifest=manifest)
+def project(labeling_project: Callable) -> SimpleNamespace:
+    return labeling_project(LABEL_TASK, {k: f"review {k}" for k in TRUTH})
 
 
 def context(end: datetime) -> dict[str, Any]:

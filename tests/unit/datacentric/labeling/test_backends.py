@@ -27,22 +27,8 @@ from datacentric.repository.store import DataRepository
 
 CLASSES = ["neg", "neu", "pos"]
 
-MANIFEST = """\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {path: r, format: csv}
-    keys: [id]
-    columns:
-      id: {type: str, nullable: false}
-      text: {type: str}
-label_task:
+LABEL_TASK = """\
   name: sentiment
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [neg, neu, pos]
   workers_per_item: 3
   budget_per_run: 10
@@ -56,8 +42,10 @@ label_task:
 """
 
 
-def manifest(backend: str = "simulated"):
-    return parse_manifest(MANIFEST.replace("BACKEND", backend))
+@pytest.fixture
+def manifest(reviews_manifest):
+    """The labeling manifest with the given backend, parsed."""
+    return lambda backend="simulated": parse_manifest(reviews_manifest(LABEL_TASK).replace("BACKEND", backend))
 
 
 def test_every_backend_type_resolves_to_its_class() -> None:
@@ -69,7 +57,7 @@ def test_every_backend_type_resolves_to_its_class() -> None:
         backend_class("toloka")
 
 
-def test_each_backend_reads_its_own_manifest_block() -> None:
+def test_each_backend_reads_its_own_manifest_block(manifest) -> None:
     task = manifest().spec.label_task
     assert backend_config(task).type == "simulated" and backend_config(task).seed == 3
     assert backend_config(task, "ground_truth").bucket == "labeling-bucket"
@@ -77,23 +65,25 @@ def test_each_backend_reads_its_own_manifest_block() -> None:
     assert get_backend(task, "label_studio", client=object()).config.type == "label_studio"
 
 
-def test_a_backend_without_its_block_is_a_clear_error() -> None:
-    text = MANIFEST.replace("BACKEND", "label_studio").replace("  label_studio: {conn_id: my_label_studio}\n", "")
+def test_a_backend_without_its_block_is_a_clear_error(reviews_manifest) -> None:
+    text = reviews_manifest(LABEL_TASK).replace("BACKEND", "label_studio").replace(
+        "  label_studio: {conn_id: my_label_studio}\n", "")
     with pytest.raises(ManifestError, match=r"label_task: .*backend 'label_studio' needs a 'label_studio' block"):
         parse_manifest(text)
-    task = parse_manifest(MANIFEST.replace("BACKEND", "simulated").replace(
+    task = parse_manifest(reviews_manifest(LABEL_TASK).replace("BACKEND", "simulated").replace(
         "  label_studio: {conn_id: my_label_studio}\n", "")).spec.label_task
     with pytest.raises(LabelingError, match="backend 'label_studio' needs a 'label_studio' block"):
         backend_config(task, "label_studio")
 
 
-def test_ground_truth_block_is_checked_where_it_is_written() -> None:
-    bad = MANIFEST.replace("BACKEND", "ground_truth").replace("arn:aws:iam::123456789012:role/GroundTruth", "admin")
+def test_ground_truth_block_is_checked_where_it_is_written(reviews_manifest) -> None:
+    bad = reviews_manifest(LABEL_TASK).replace("BACKEND", "ground_truth").replace(
+        "arn:aws:iam::123456789012:role/GroundTruth", "admin")
     with pytest.raises(ManifestError, match=r"manifest>:2\d: label_task.ground_truth.role_arn"):
         parse_manifest(bad)
 
 
-def test_a_backend_lacking_a_client_names_it() -> None:
+def test_a_backend_lacking_a_client_names_it(manifest) -> None:
     backend = get_backend(manifest("ground_truth").spec.label_task)
     with pytest.raises(LabelingError, match="ground_truth labeling backend needs a 'sagemaker' client"):
         backend.submit("job", pd.DataFrame({"task": ["a"], "text": ["x"]}))
@@ -136,7 +126,7 @@ def _repo(tmp_path: Path, n: int = 20) -> DataRepository:
     return repo
 
 
-def test_a_retry_reuses_items_and_job_and_collects_once(tmp_path: Path) -> None:
+def test_a_retry_reuses_items_and_job_and_collects_once(manifest, tmp_path: Path) -> None:
     loaded = manifest("label_studio")
     repo = _repo(tmp_path)
     backend = FakeJobBackend(loaded.spec.label_task, None)
@@ -163,7 +153,7 @@ def test_a_retry_reuses_items_and_job_and_collects_once(tmp_path: Path) -> None:
     assert (backend.collects, backend.started, len(repo.changelog())) == (1, 1, log_size)
 
 
-def test_a_failed_job_raises_with_its_reason(tmp_path: Path) -> None:
+def test_a_failed_job_raises_with_its_reason(manifest, tmp_path: Path) -> None:
     loaded = manifest("label_studio")
     repo = _repo(tmp_path)
     backend = FakeJobBackend(loaded.spec.label_task, None)
@@ -174,7 +164,7 @@ def test_a_failed_job_raises_with_its_reason(tmp_path: Path) -> None:
     assert not repo.path("labels", "sentiment/votes/job-1.parquet").exists()
 
 
-def test_nothing_to_label_starts_no_job(tmp_path: Path) -> None:
+def test_nothing_to_label_starts_no_job(manifest, tmp_path: Path) -> None:
     loaded = manifest("label_studio")
     repo = _repo(tmp_path, n=0)
     backend = FakeJobBackend(loaded.spec.label_task, None)
@@ -183,7 +173,7 @@ def test_nothing_to_label_starts_no_job(tmp_path: Path) -> None:
     assert "no labeling job was started" in result.messages[0]
 
 
-def test_simulated_backend_through_run_round_feeds_consolidation(tmp_path: Path) -> None:
+def test_simulated_backend_through_run_round_feeds_consolidation(manifest, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     loaded = manifest("simulated")

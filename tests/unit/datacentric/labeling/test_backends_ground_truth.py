@@ -33,20 +33,8 @@ from datacentric.labeling.backends.ground_truth import (
 from datacentric.manifest import parse_manifest
 
 CLASSES = ["bad", "ok", "good", "excellent"]
-MANIFEST = """\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {path: r, format: csv}
-    keys: [id]
-    columns: {id: {type: str, nullable: false}, text: {type: str}}
-label_task:
+LABEL_TASK = """\
   name: food_review
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [bad, ok, good, excellent]
   instructions: "Rate the {{food}} <b>review</b>"
   workers_per_item: 3
@@ -67,8 +55,8 @@ ITEMS = pd.DataFrame({"task": ["R1", "R2", "R3"], "text": ["The food was delicio
 
 
 @pytest.fixture
-def task():
-    return parse_manifest(MANIFEST).spec.label_task
+def task(reviews_manifest):
+    return parse_manifest(reviews_manifest(LABEL_TASK)).spec.label_task
 
 
 def sagemaker_client():

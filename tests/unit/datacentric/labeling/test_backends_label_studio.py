@@ -18,20 +18,8 @@ from datacentric.labeling.backends.label_studio import (
 )
 from datacentric.manifest import parse_manifest
 
-MANIFEST = """\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {path: r, format: csv}
-    keys: [id]
-    columns: {id: {type: str, nullable: false}, text: {type: str}}
-label_task:
+LABEL_TASK = """\
   name: sentiment
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [negative, "so-so & <meh>", positive]
   instructions: Pick the customer's "mood"
   backend: label_studio
@@ -39,8 +27,8 @@ label_task:
 """
 
 
-def test_labeling_config_from_the_label_task() -> None:
-    task = parse_manifest(MANIFEST).spec.label_task
+def test_labeling_config_from_the_label_task(reviews_manifest) -> None:
+    task = parse_manifest(reviews_manifest(LABEL_TASK)).spec.label_task
     view = ET.fromstring(labeling_config(task))
     assert view.tag == "View" and view.find("Header").get("value") == "Pick the customer's \"mood\""
     assert view.find("Text").attrib == {"name": "text", "value": "$text"}

@@ -18,22 +18,8 @@ from datacentric.repository.store import DataRepository
 CLASSES = ["neg", "neu", "pos"]
 WHEN = datetime(2026, 10, 31, tzinfo=UTC)
 
-MANIFEST = """\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {path: r, format: csv}
-    keys: [id]
-    columns:
-      id: {type: str, nullable: false}
-      text: {type: str}
-label_task:
+LABEL_TASK = """\
   name: sentiment
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [neg, neu, pos]
   workers_per_item: 3
   budget_per_run: 100
@@ -61,8 +47,8 @@ def _simulated_votes(ids: list[str], seed: int = 1) -> tuple[pd.DataFrame, pd.Se
     return votes, truth
 
 
-def test_dawid_skene_round_writes_labels_workers_and_ground_truth_manifest(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST % "dawid_skene")
+def test_dawid_skene_round_writes_labels_workers_and_ground_truth_manifest(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK % "dawid_skene"))
     repo = DataRepository(tmp_path / "repo").init()
     ids = [f"r{i:03d}" for i in range(300)]
     votes, truth = _simulated_votes(ids)
@@ -110,8 +96,8 @@ def test_dawid_skene_round_writes_labels_workers_and_ground_truth_manifest(tmp_p
     assert (repo.root / "changelog.jsonl").read_text() == log
 
 
-def test_majority_vote_is_still_available(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST % "majority_vote")
+def test_majority_vote_is_still_available(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK % "majority_vote"))
     repo = DataRepository(tmp_path / "repo").init()
     _job(repo, "j", _items(["a", "b"]), pd.DataFrame(
         [("a", "w1", "pos"), ("a", "w2", "pos"), ("a", "w3", "neg"), ("b", "w1", "neu")],
@@ -149,8 +135,8 @@ def test_malformed_responses_are_rejected_with_reasons_and_counted() -> None:
     assert set(rejected.columns) == {"task", "worker", "label", "reason"}
 
 
-def test_response_without_a_label_field_is_rejected_not_a_crash(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST % "dawid_skene")
+def test_response_without_a_label_field_is_rejected_not_a_crash(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK % "dawid_skene"))
     repo = DataRepository(tmp_path / "repo").init()
     _job(repo, "j", _items(["a", "b"]), pd.DataFrame({"task": ["a", "b"], "worker": ["w1", "w1"]}))
     result = consolidate_round(loaded, repo, job_name="j", run_id="r", created_at=WHEN)
@@ -162,8 +148,8 @@ def test_response_without_a_label_field_is_rejected_not_a_crash(tmp_path: Path) 
     assert any("none of its 2 votes was usable" in m for m in result.messages)
 
 
-def test_job_that_returned_nothing(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST % "dawid_skene")
+def test_job_that_returned_nothing(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK % "dawid_skene"))
     repo = DataRepository(tmp_path / "repo").init()
     _job(repo, "j", _items(["a", "b", "c"]), pd.DataFrame(columns=["task", "worker", "label"]))
     result = consolidate_round(loaded, repo, job_name="j", run_id="r", created_at=WHEN)
@@ -174,8 +160,8 @@ def test_job_that_returned_nothing(tmp_path: Path) -> None:
     assert sorted(pd.read_parquet(repo.root / result.rejected_path)["task"]) == ["a", "b", "c"]
 
 
-def test_single_answer_workers_and_unanswered_items_get_messages(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST % "dawid_skene")
+def test_single_answer_workers_and_unanswered_items_get_messages(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK % "dawid_skene"))
     repo = DataRepository(tmp_path / "repo").init()
     votes = pd.DataFrame(
         [("a", "w1", "pos"), ("a", "w2", "pos"), ("b", "w1", "neg"), ("b", "w2", "neg"), ("b", "once", "pos")],
@@ -189,8 +175,8 @@ def test_single_answer_workers_and_unanswered_items_get_messages(tmp_path: Path)
     assert labels.to_dict() == {"a": "pos", "b": "neg"}
 
 
-def test_relabel_round_pools_earlier_votes_but_never_later_ones(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST % "dawid_skene")
+def test_relabel_round_pools_earlier_votes_but_never_later_ones(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK % "dawid_skene"))
     repo = DataRepository(tmp_path / "repo").init()
     v = lambda rows: pd.DataFrame(rows, columns=["task", "worker", "label"])  # noqa: E731
     _job(repo, "job-1", _items(["a", "b"]), v([("a", "w1", "pos"), ("a", "w2", "neg"), ("b", "w1", "neu")]))
@@ -208,15 +194,15 @@ def test_relabel_round_pools_earlier_votes_but_never_later_ones(tmp_path: Path) 
     assert (repo.root / "changelog.jsonl").read_text() == log
 
 
-def test_missing_votes_is_a_clear_error(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST % "dawid_skene")
+def test_missing_votes_is_a_clear_error(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK % "dawid_skene"))
     repo = DataRepository(tmp_path / "repo").init()
     with pytest.raises(LabelingError, match="job 'nope' has no votes .* run the labeling round first"):
         consolidate_round(loaded, repo, job_name="nope", run_id="r", created_at=WHEN)
 
 
-def test_responses_the_backend_could_not_read_are_counted(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST % "dawid_skene")
+def test_responses_the_backend_could_not_read_are_counted(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK % "dawid_skene"))
     repo = DataRepository(tmp_path / "repo").init()
     _job(repo, "j", _items(["a"]), pd.DataFrame([("a", "w1", "pos")], columns=["task", "worker", "label"]))
     repo.publish_frame("labels", "sentiment/responses_rejected/j.parquet", pd.DataFrame(
@@ -237,11 +223,11 @@ def _zone_bytes(repo: DataRepository) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("kill_at", [1, 2, 3])
-def test_killed_mid_way_the_retry_finishes_the_same_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        kill_at: int) -> None:
+def test_killed_mid_way_the_retry_finishes_the_same_job(reviews_manifest, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, kill_at: int) -> None:
     from datacentric.labeling.quality import check_label_quality
 
-    loaded = parse_manifest(MANIFEST % "dawid_skene")
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK % "dawid_skene"))
     ids = [f"r{i:03d}" for i in range(60)]
     votes, _ = _simulated_votes(ids)
     clean = DataRepository(tmp_path / "clean").init()
@@ -269,10 +255,10 @@ def test_killed_mid_way_the_retry_finishes_the_same_job(tmp_path: Path, monkeypa
     assert _zone_bytes(repo) == _zone_bytes(clean)
 
 
-def test_round_with_nothing_to_label(tmp_path: Path) -> None:
+def test_round_with_nothing_to_label(reviews_manifest, tmp_path: Path) -> None:
     from datacentric.labeling.quality import check_label_quality
 
-    loaded = parse_manifest(MANIFEST % "dawid_skene")
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK % "dawid_skene"))
     repo = DataRepository(tmp_path / "repo").init()
     nothing = pd.DataFrame({c: pd.Series(dtype=object) for c in ("task", "text", "round", "reason")})
     _job(repo, "j", nothing, pd.DataFrame({c: pd.Series(dtype=object) for c in ("task", "worker", "label")}))

@@ -65,22 +65,8 @@ def test_cleanlab_check_explains_when_it_does_not_run() -> None:
     assert lonely.ran and np.isnan(lonely.self_confidence[0]) and not lonely.label_issue[0]
 
 
-MANIFEST = """\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {path: r, format: csv}
-    keys: [id]
-    columns:
-      id: {type: str, nullable: false}
-      text: {type: str}
-label_task:
+LABEL_TASK = """\
   name: sentiment
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [neg, neu, pos]
   workers_per_item: 3
   budget_per_run: 400
@@ -91,8 +77,8 @@ label_task:
 """
 
 
-def _round(tmp_path: Path, n: int = 400) -> tuple:
-    loaded = parse_manifest(MANIFEST)
+def _round(reviews_manifest, tmp_path: Path, n: int = 400) -> tuple:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK))
     repo = DataRepository(tmp_path / "repo").init()
     reviews = _reviews(n, seed=3)
     repo.publish_frame("validated", "reviews/data.parquet", reviews.rename(columns={"task": "id"})[["id", "text"]])
@@ -103,8 +89,8 @@ def _round(tmp_path: Path, n: int = 400) -> tuple:
     return loaded, repo, reviews.set_index("task")["truth"]
 
 
-def test_check_flags_items_publishes_a_report_and_feeds_the_next_selection(tmp_path: Path) -> None:
-    loaded, repo, truth = _round(tmp_path)
+def test_check_flags_items_publishes_a_report_and_feeds_the_next_selection(reviews_manifest, tmp_path: Path) -> None:
+    loaded, repo, truth = _round(reviews_manifest, tmp_path)
     result = check_label_quality(loaded, repo, job_name="job-1", run_id="r1", created_at=WHEN)
     labels = pd.read_parquet(repo.path("labels", "sentiment/consolidated/job-1.parquet")).set_index("task")
     assert result.items_checked == 400
@@ -138,8 +124,8 @@ def test_check_flags_items_publishes_a_report_and_feeds_the_next_selection(tmp_p
     assert (picked.loc[list(low_only), "round"] == 1).all()
 
 
-def test_report_of_a_job_that_returned_nothing(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST)
+def test_report_of_a_job_that_returned_nothing(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK))
     repo = DataRepository(tmp_path / "repo").init()
     repo.publish_frame("labels", "sentiment/items/job-1.parquet", pd.DataFrame({"task": ["a"], "text": ["x"]}))
     repo.publish_frame("labels", "sentiment/votes/job-1.parquet", pd.DataFrame(columns=["task", "worker", "label"]))
@@ -151,7 +137,8 @@ def test_report_of_a_job_that_returned_nothing(tmp_path: Path) -> None:
     assert "item received no usable vote" in report and "<h2>Items sent back for review</h2>\n<p>None.</p>" in report
 
 
-def test_quality_needs_a_consolidation_first(tmp_path: Path) -> None:
+def test_quality_needs_a_consolidation_first(reviews_manifest, tmp_path: Path) -> None:
     repo = DataRepository(tmp_path / "repo").init()
     with pytest.raises(LabelingError, match="consolidate first"):
-        check_label_quality(parse_manifest(MANIFEST), repo, job_name="job-9", run_id="r", created_at=WHEN)
+        check_label_quality(parse_manifest(reviews_manifest(LABEL_TASK)), repo, job_name="job-9", run_id="r",
+                            created_at=WHEN)

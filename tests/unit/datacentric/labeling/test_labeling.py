@@ -57,22 +57,8 @@ def test_bad_votes_are_rejected_with_reasons() -> None:
     assert sorted(rejected["reason"].str.split(" ").str[0]) == ["item", "label", "second", "vote"]
 
 
-MANIFEST = """\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {path: r, format: csv}
-    keys: [id]
-    columns:
-      id: {type: str, nullable: false}
-      text: {type: str}
-label_task:
+LABEL_TASK = """\
   name: sentiment
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [neg, neu, pos]
   workers_per_item: 3
   budget_per_run: 40
@@ -81,8 +67,8 @@ label_task:
 """
 
 
-def test_round_is_idempotent_and_consolidates(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST)
+def test_round_is_idempotent_and_consolidates(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK))
     repo = DataRepository(tmp_path / "repo").init()
     ids = [f"r{i:03d}" for i in range(100)]
     repo.publish_frame("validated", "reviews/data.parquet", pd.DataFrame({"id": ids, "text": ["t"] * 100}))
@@ -113,8 +99,8 @@ def test_round_is_idempotent_and_consolidates(tmp_path: Path) -> None:
     assert set(again.loc[again["reason"] == "low_confidence", "task"]) == set(labels.loc[low, "task"])
 
 
-def test_missing_truth_is_a_clear_error(tmp_path: Path) -> None:
-    loaded = parse_manifest(MANIFEST)
+def test_missing_truth_is_a_clear_error(reviews_manifest, tmp_path: Path) -> None:
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK))
     repo = DataRepository(tmp_path / "repo").init()
     repo.publish_frame("validated", "reviews/data.parquet", pd.DataFrame({"id": ["a"], "text": ["t"]}))
     with pytest.raises(LabelingError, match="truth file .* not found"):

@@ -15,22 +15,8 @@ from datacentric.repository.store import DataRepository
 
 CLASSES = ["neg", "neu", "pos"]
 
-MANIFEST = """\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {path: r, format: csv}
-    keys: [id]
-    columns:
-      id: {type: str, nullable: false}
-      text: {type: str}
-label_task:
+LABEL_TASK = """\
   name: sentiment
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [neg, neu, pos]
   budget_per_run: %(budget)d
   confidence_threshold: 0.8
@@ -41,8 +27,14 @@ label_task:
 """
 
 
-def _task(budget: int = 100, selection: str = "{}"):
-    return parse_manifest(MANIFEST % {"budget": budget, "selection": selection}).spec.label_task
+@pytest.fixture
+def label_task(reviews_manifest):
+    """The label task with the given budget and selection rules, parsed."""
+
+    def parse(budget: int = 100, selection: str = "{}"):
+        return parse_manifest(reviews_manifest(LABEL_TASK % {"budget": budget, "selection": selection})).spec.label_task
+
+    return parse
 
 
 def _items(n: int) -> pd.DataFrame:
@@ -68,21 +60,21 @@ def _flag(repo: DataRepository, job: str, rows: list[tuple[str, str, float]]) ->
     }))
 
 
-def test_unlabeled_items_first_by_id_within_budget(tmp_path: Path) -> None:
+def test_unlabeled_items_first_by_id_within_budget(label_task, tmp_path: Path) -> None:
     repo = DataRepository(tmp_path).init()
-    picked = select_for_labeling(_items(10).iloc[::-1], repo, _task(budget=4))
+    picked = select_for_labeling(_items(10).iloc[::-1], repo, label_task(budget=4))
     assert picked["task"].tolist() == ["r00", "r01", "r02", "r03"]
     assert (picked["reason"] == "unlabeled").all() and (picked["round"] == 0).all()
     assert list(picked.columns) == ["task", "text", "round", "reason"]
-    assert len(select_for_labeling(_items(10), repo, _task(budget=4), limit=7)) == 7
+    assert len(select_for_labeling(_items(10), repo, label_task(budget=4), limit=7)) == 7
 
 
-def test_priority_label_issues_then_low_confidence_then_unlabeled(tmp_path: Path) -> None:
+def test_priority_label_issues_then_low_confidence_then_unlabeled(label_task, tmp_path: Path) -> None:
     repo = DataRepository(tmp_path).init()
     _labeled(repo, "job-1", [("r00", "pos", 0.99), ("r01", "neg", 0.55), ("r02", "neu", 0.75),
                              ("r03", "pos", 0.95), ("r04", "pos", 0.9)], at="2026-10-01T00:00:00+00:00")
     _flag(repo, "job-1", [("r03", "job-1", 0.2), ("r04", "job-1", 0.05)])
-    picked = select_for_labeling(_items(8), repo, _task(budget=6))
+    picked = select_for_labeling(_items(8), repo, label_task(budget=6))
     assert picked[["task", "reason"]].values.tolist() == [
         ["r04", "label_issue"], ["r03", "label_issue"],      # lowest cleanlab self-confidence first
         ["r01", "low_confidence"], ["r02", "low_confidence"],  # lowest consolidated confidence first
@@ -90,16 +82,17 @@ def test_priority_label_issues_then_low_confidence_then_unlabeled(tmp_path: Path
     ]
     assert (picked.set_index("task").loc[["r04", "r01"], "round"] == 1).all()
     # Another order, and a rule left out is off.
-    picked = select_for_labeling(_items(8), repo, _task(budget=10, selection="{rules: [unlabeled, low_confidence]}"))
+    picked = select_for_labeling(_items(8), repo,
+                                 label_task(budget=10, selection="{rules: [unlabeled, low_confidence]}"))
     assert picked["reason"].tolist() == ["unlabeled"] * 3 + ["low_confidence"] * 2
 
 
-def test_a_flag_is_spent_once_the_item_is_relabeled(tmp_path: Path) -> None:
+def test_a_flag_is_spent_once_the_item_is_relabeled(label_task, tmp_path: Path) -> None:
     repo = DataRepository(tmp_path).init()
     _labeled(repo, "job-1", [("r00", "pos", 0.99), ("r01", "pos", 0.99)], at="2026-10-01T00:00:00+00:00")
     _flag(repo, "job-1", [("r00", "job-1", 0.1), ("r01", "job-1", 0.1)])
     _labeled(repo, "job-2", [("r00", "neg", 0.97)], at="2026-10-02T00:00:00+00:00", round_=1)
-    picked = select_for_labeling(_items(2), repo, _task(budget=10))
+    picked = select_for_labeling(_items(2), repo, label_task(budget=10))
     assert picked[["task", "reason", "round"]].values.tolist() == [["r01", "label_issue", 1]]
     current = current_labels(repo, "sentiment").set_index("task")
     assert current.loc["r00", ["label", "job_name", "rounds"]].tolist() == ["neg", "job-2", 2]
@@ -107,26 +100,27 @@ def test_a_flag_is_spent_once_the_item_is_relabeled(tmp_path: Path) -> None:
     assert before.loc["r00", "label"] == "pos"
 
 
-def test_an_item_is_sent_out_at_most_max_rounds(tmp_path: Path) -> None:
+def test_an_item_is_sent_out_at_most_max_rounds(label_task, tmp_path: Path) -> None:
     repo = DataRepository(tmp_path).init()
     _labeled(repo, "job-1", [("r00", "pos", 0.4)], at="2026-10-01T00:00:00+00:00")
     _labeled(repo, "job-2", [("r00", "pos", 0.5)], at="2026-10-02T00:00:00+00:00", round_=1)
-    assert select_for_labeling(_items(1), repo, _task(selection="{max_rounds_per_item: 3}"))["round"].tolist() == [2]
-    assert select_for_labeling(_items(1), repo, _task(selection="{max_rounds_per_item: 2}")).empty
+    picked = select_for_labeling(_items(1), repo, label_task(selection="{max_rounds_per_item: 3}"))
+    assert picked["round"].tolist() == [2]
+    assert select_for_labeling(_items(1), repo, label_task(selection="{max_rounds_per_item: 2}")).empty
 
 
-def test_items_sent_but_never_answered_are_selected_again(tmp_path: Path) -> None:
+def test_items_sent_but_never_answered_are_selected_again(label_task, tmp_path: Path) -> None:
     repo = DataRepository(tmp_path).init()
     repo.publish_frame("labels", "sentiment/items/job-1.parquet", _items(2).assign(round=0))
-    picked = select_for_labeling(_items(2), repo, _task())
+    picked = select_for_labeling(_items(2), repo, label_task())
     assert picked[["task", "reason", "round"]].values.tolist() == [["r00", "unlabeled", 1], ["r01", "unlabeled", 1]]
 
 
-def test_selection_rules_are_validated_in_the_manifest() -> None:
+def test_selection_rules_are_validated_in_the_manifest(label_task) -> None:
     with pytest.raises(ManifestError, match="selection.rules"):
-        _task(selection="{rules: [unlabeled, whatever]}")
+        label_task(selection="{rules: [unlabeled, whatever]}")
     with pytest.raises(ManifestError, match="each rule may appear once"):
-        _task(selection="{rules: [unlabeled, unlabeled]}")
+        label_task(selection="{rules: [unlabeled, unlabeled]}")
 
 
 # -- the simulated workforce ------------------------------------------------------------------------
@@ -163,17 +157,17 @@ def test_relabel_rounds_draw_new_votes_and_reruns_the_same_ones() -> None:
     assert not first.duplicated(["task", "worker"]).any()
 
 
-def test_bad_simulation_settings_are_clear_errors() -> None:
+def test_bad_simulation_settings_are_clear_errors(reviews_manifest) -> None:
     with pytest.raises(LabelingError, match="annotator 1: confusion matrix must be 3 x 3"):
         SimulatedWorkforce(CLASSES, [0.9, 0.9], confusion={1: [[1, 0], [0, 1]]})
     with pytest.raises(LabelingError, match="summing to 1"):
         SimulatedWorkforce(CLASSES, [0.9], confusion={0: [[0.5, 0.5, 0.5]] * 3})
     with pytest.raises(LabelingError, match="need as many annotators"):
         SimulatedWorkforce(CLASSES, [0.9]).annotate(_truth(3), votes_per_item=2)
-    bad = (MANIFEST % {"budget": 1, "selection": "{}"}).replace(
+    bad = (reviews_manifest(LABEL_TASK % {"budget": 1, "selection": "{}"})).replace(
         "accuracy: [0.9, 0.8, 0.7]}", "accuracy: [0.9, 0.8, 0.7], confusion: {1: [[1, 0], [0, 1]]}}")
     with pytest.raises(ManifestError, match=r"simulation.confusion.1: must be 3 x 3"):
         parse_manifest(bad)
-    short = (MANIFEST % {"budget": 1, "selection": "{}"}).replace("workers: 3", "workers: 4")
+    short = (reviews_manifest(LABEL_TASK % {"budget": 1, "selection": "{}"})).replace("workers: 3", "workers: 4")
     with pytest.raises(ManifestError, match="accuracy lists 3 annotators; workers is 4"):
         parse_manifest(short)

@@ -11,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pandas as pd
 import pytest
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from botocore.stub import Stubber
@@ -21,20 +20,8 @@ from datacentric_airflow.triggers.ground_truth import GroundTruthLabelingJobTrig
 
 JOB = "sentiment-20261031t000000z"
 END = datetime(2026, 10, 31, tzinfo=UTC)
-MANIFEST = """\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {path: r, format: csv}
-    keys: [id]
-    columns: {id: {type: str, nullable: false}, text: {type: str}}
-label_task:
+LABEL_TASK = """\
   name: sentiment
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [neg, pos]
   workers_per_item: 3
   budget_per_run: 5
@@ -55,17 +42,9 @@ def context() -> dict[str, Any]:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(labeling_project: Callable) -> Path:
     """A manifest and a data repository with validated items to label."""
-    from datacentric.repository.store import DataRepository
-
-    monkeypatch.setenv("DATACENTRIC_REPOSITORY", str(tmp_path / "repo"))
-    repo = DataRepository(tmp_path / "repo").init()
-    repo.publish_frame("validated", "reviews/data.parquet",
-                       pd.DataFrame({"id": [f"r{i}" for i in range(8)], "text": ["fine"] * 8}))
-    manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(MANIFEST)
-    return manifest
+    return labeling_project(LABEL_TASK, {f"r{i}": "fine" for i in range(8)}).manifest
 
 
 class TestGroundTruthLabelingOperator:

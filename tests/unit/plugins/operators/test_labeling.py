@@ -3,6 +3,7 @@ and shows it behind the task's "Label quality report" link."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,22 +14,8 @@ import pytest
 from datacentric_airflow.links.labeling import LabelQualityReportLink
 from datacentric_airflow.operators.labeling import LabelQualityOperator
 
-MANIFEST = """\
-name: t
-sources:
-  reviews:
-    type: file
-    owner: me
-    location: {path: r, format: csv}
-    keys: [id]
-    columns:
-      id: {type: str, nullable: false}
-      text: {type: str}
-label_task:
+LABEL_TASK = """\
   name: sentiment
-  source: reviews
-  item_key: id
-  text_field: text
   classes: [neg, pos]
   consolidation: dawid_skene
   backend: simulated
@@ -45,14 +32,15 @@ class _TaskInstance:
 
 
 class TestLabelQualityOperator:
-    def test_publishes_report_and_links_it(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_publishes_report_and_links_it(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           reviews_manifest: Callable[[str], str]) -> None:
         from datacentric.labeling.rounds import consolidate_round
         from datacentric.manifest import load_manifest
         from datacentric.repository.store import DataRepository
 
         monkeypatch.setenv("DATACENTRIC_REPOSITORY", str(tmp_path / "repo"))
         manifest = tmp_path / "manifest.yaml"
-        manifest.write_text(MANIFEST)
+        manifest.write_text(reviews_manifest(LABEL_TASK))
         repo = DataRepository(tmp_path / "repo").init()
         repo.publish_frame("labels", "sentiment/items/job-1.parquet", pd.DataFrame({"task": ["a", "b"], "text": "x"}))
         repo.publish_frame("labels", "sentiment/votes/job-1.parquet", pd.DataFrame(
