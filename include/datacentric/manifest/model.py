@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -290,6 +290,9 @@ class DawidSkeneOptions(_Model):
     tol: float = Field(default=1e-6, ge=0)
 
 
+SelectionRule = Literal["label_issue", "low_confidence", "unlabeled"]
+
+
 class Selection(_Model):
     """Which items a labeling round sends out, in priority order, within the task's budget_per_run.
 
@@ -298,9 +301,7 @@ class Selection(_Model):
     A rule left out of `rules` is off. An item is sent out at most `max_rounds_per_item` times.
     """
 
-    rules: list[Literal["label_issue", "low_confidence", "unlabeled"]] = Field(
-        default_factory=lambda: ["label_issue", "low_confidence", "unlabeled"], min_length=1
-    )
+    rules: list[SelectionRule] = Field(default_factory=lambda: list(get_args(SelectionRule)), min_length=1)
     max_rounds_per_item: int = Field(default=3, ge=1)
 
     @field_validator("rules")

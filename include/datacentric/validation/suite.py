@@ -219,8 +219,8 @@ def _parse_entry(
     try:
         impl(**kwargs)
     except Exception as exc:
-        message, argument = _gx_error(exc)
-        where = at("kwargs", argument) if argument in kwargs else at("kwargs")
+        message, refused = _gx_error(exc)
+        where = at("kwargs", refused) if refused is not None and refused in kwargs else at("kwargs")
         raise ManifestError(f"{where}: {label}.kwargs: {kind} refuses these arguments: {message}") from None
     description = entry.get("description")
     return CustomExpectation(type=kind, kwargs=dict(kwargs), severity=severity,
@@ -370,6 +370,7 @@ def build_suite(name: str, source: Any, expectations: Sequence[CustomExpectation
     """
     gx = _gx()
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     suite = gx.ExpectationSuite(name=_suite_name(name))
     for rule in _rules(name, source, expectations):
@@ -378,7 +379,7 @@ def build_suite(name: str, source: Any, expectations: Sequence[CustomExpectation
             kwargs=dict(rule.kwargs),
             meta={"rule": rule.rule_id, "level": rule.level, "key": rule.key, "origin": rule.origin},
             description=rule.description,
-            severity=rule.severity,
+            severity=FailureSeverity(rule.severity),
         )
         suite.add_expectation_configuration(config)
     return suite
