@@ -1,7 +1,8 @@
 # Airflow image for the datacentric project, used by every Airflow service in docker-compose.yaml.
 #
 # Extends the official image the way its docs recommend (docker-stack "Building the image"):
-# the pinned lock is installed as the airflow user, with apache-airflow itself pinned to the
+# the pinned lock (the same requirements.txt that `make install` and `make stack` use, CeleryExecutor,
+# PostgreSQL drivers and all) is installed as the airflow user, with apache-airflow itself pinned to the
 # image's version on the same command line so that pip can never up- or downgrade Airflow.
 # The Python minor version must match the one requirements.txt was locked with (3.11).
 FROM apache/airflow:3.3.2-python3.11
@@ -21,8 +22,9 @@ COPY --chown=airflow:root dags/ /opt/airflow/dags/
 # include/datacentric is the domain library imported by DAGs and plugins.
 ENV PYTHONPATH=/opt/airflow/include
 
-# Data folder (DATACENTRIC_VAR). Created here, owned by airflow, so that a named volume
-# mounted on it starts out writable by the airflow user (Docker copies the image folder's
-# ownership into a new volume).
+# The container's local data folder (DATACENTRIC_VAR) and the mount point of the storage that
+# every worker shares (DATACENTRIC_SHARED, see docker-compose.yaml). Created here, owned by airflow,
+# so that a named volume mounted on them starts out writable by the airflow user (Docker copies the
+# image folder's ownership into a new volume).
 ENV DATACENTRIC_VAR=/opt/airflow/var
-RUN mkdir -p /opt/airflow/var
+RUN mkdir -p /opt/airflow/var /opt/airflow/shared

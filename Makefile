@@ -32,7 +32,7 @@ export AIRFLOW__API__BASE_URL := http://localhost:$(AIRFLOW_PORT)
 
 DEMO_DATE ?= 2026-10-31
 
-.PHONY: demo test ui install install-dev lock lint docs clean label-studio label-studio-stop
+.PHONY: demo test ui install install-dev lock lint docs clean label-studio label-studio-stop stack stack-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,16 @@ label-studio: $(VENV)/.installed
 label-studio-stop:
 	bash scripts/label_studio.sh stop
 
+# The production stack (docker-compose.yaml's services as processes on this machine, scripts/stack.sh):
+# PostgreSQL and Redis must be running. The embedded setup's settings exported above stay out of it.
+STACK_ENV := env -u AIRFLOW_HOME -u DATACENTRIC_VAR -u AIRFLOW__CORE__EXECUTOR -u AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION \
+	-u AIRFLOW__OPENLINEAGE__TRANSPORT -u AIRFLOW__API__PORT -u AIRFLOW__API__BASE_URL
+stack: $(VENV)/.installed
+	$(STACK_ENV) bash scripts/stack.sh start
+
+stack-stop:
+	$(STACK_ENV) bash scripts/stack.sh stop
+
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
 	$(BIN)/uv pip compile --python-version 3.11 --no-header requirements.in -o requirements.txt
@@ -91,6 +101,7 @@ lock: | $(BIN)/python
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check include plugins dags tests bench
+	$(BIN)/mypy include plugins dags
 
 # The documentation site: the reference pages generated from the code (manifest schema, CLI parser,
 # operator docstrings, DAGs) and the quoted examples refreshed, then MkDocs with --strict (a broken

@@ -1,9 +1,10 @@
-"""Static checks of the Docker Compose stack (docker-compose.yaml and Dockerfile).
+"""Static checks of the Docker Compose stack (docker-compose.yaml, Dockerfile, scripts/stack.env).
 
 No Docker engine runs where these tests run, so the stack is validated rather than started:
 against the Compose Specification's JSON schema (tests/fixtures/compose-spec.json), against
-the shape this project needs (CeleryExecutor, two workers, Postgres, Redis), and against the
-configuration options that the installed Airflow really has.
+the shape this project needs (CeleryExecutor, two workers, Postgres, Redis, shared storage), and
+against the configuration options that the installed Airflow really has. The same stack runs without
+Docker in tests/integration/test_stack.py; both read their settings from scripts/stack.env.
 
 Compose substitutes ``${VAR:-default}`` before it validates a file; the tests do the same with
 the documented defaults only (never the runner's environment), so they check the stack as it
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import shlex
+import subprocess
 import sys
 from functools import cache
 from pathlib import Path
@@ -30,6 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yaml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 SCHEMA_FILE = REPO_ROOT / "tests" / "fixtures" / "compose-spec.json"
+STACK_ENV = REPO_ROOT / "scripts" / "stack.env"
+STACK_SCRIPT = REPO_ROOT / "scripts" / "stack.sh"
 
 EXPECTED_SERVICES = {
     "postgres",
@@ -45,6 +50,7 @@ EXPECTED_SERVICES = {
 CELERY_WORKERS = {"airflow-worker-1", "airflow-worker-2"}
 AIRFLOW_VERSION = "3.3.2"
 VAR_DIR = "/opt/airflow/var"
+SHARED_DIR = "/opt/airflow/shared"
 
 
 # --------------------------------------------------------------------------- loading helpers
@@ -106,6 +112,34 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     if isinstance(env, list):  # the KEY=VALUE list form
         return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
     return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+@cache
+def stack_env() -> dict[str, str]:
+    """scripts/stack.env: KEY=VALUE lines, comments and blank lines skipped."""
+    pairs = {}
+    for line in STACK_ENV.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep and key == key.strip() and "${" not in value and not value.startswith(("'", '"')), line
+            pairs[key] = value
+    return pairs
+
+
+def env_files(service: dict[str, Any]) -> list[Path]:
+    files = service.get("env_file") or []
+    files = [files] if isinstance(files, str) else files
+    return [(REPO_ROOT / (f if isinstance(f, str) else f["path"])).resolve() for f in files]
+
+
+def effective_environment(service: dict[str, Any]) -> dict[str, str]:
+    """What a container gets: its env_file entries, then `environment` on top (Compose's precedence)."""
+    env: dict[str, str] = {}
+    for path in env_files(service):
+        assert path == STACK_ENV, path
+        env.update(stack_env())
+    env.update(environment(service))
+    return env
 
 
 def command_words(service: dict[str, Any]) -> list[str]:
@@ -208,9 +242,33 @@ def test_expected_services_exist(compose):
 
 
 def test_executor_is_celery(compose):
-    assert environment(compose["x-airflow-common"])["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert stack_env()["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     for name, service in airflow_services(compose).items():
-        assert environment(service).get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor", name
+        assert effective_environment(service).get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor", name
+
+
+def test_settings_come_from_the_stack_env_file_only(raw_compose):
+    """One source of truth: every Airflow service reads scripts/stack.env and redefines none of it."""
+    for name, service in airflow_services(raw_compose).items():
+        assert env_files(service) == [STACK_ENV], name
+        redefined = set(environment(service)) & set(stack_env())
+        assert not redefined, f"{name} redefines {sorted(redefined)} of scripts/stack.env"
+
+
+def test_stack_script_exports_the_same_settings(tmp_path):
+    """scripts/stack.sh (`make stack`) exports every setting of scripts/stack.env unchanged."""
+    clean = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "STACK_HOME": str(tmp_path / "stack")}
+    out = subprocess.run(["bash", str(STACK_SCRIPT), "env"], env=clean, capture_output=True, text=True, check=True)
+    exported = dict(shlex.split(line)[1].split("=", 1) for line in out.stdout.splitlines())
+    missing = {key: value for key, value in stack_env().items() if exported.get(key) != value}
+    assert not missing, f"scripts/stack.sh does not export {missing}"
+    assert exported["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://")
+    assert exported["DATACENTRIC_SHARED"] == str(tmp_path / "stack" / "shared")
+    assert "SECRET" not in out.stdout
+
+
+def test_a_lost_worker_is_noticed_within_a_minute():
+    assert int(stack_env()["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"]) <= 60
 
 
 def test_exactly_two_celery_workers(compose):
@@ -280,6 +338,14 @@ def test_airflow_services_get_the_common_environment(raw_compose):
 def test_project_settings_point_into_the_container(compose):
     env = environment(compose["x-airflow-common"])
     assert env["DATACENTRIC_VAR"] == VAR_DIR
+    assert env["DATACENTRIC_SHARED"] == SHARED_DIR
+
+
+def test_feast_registry_is_the_postgres_service(compose):
+    env = environment(compose["x-airflow-common"])
+    registry = env["DATACENTRIC_FEAST_REGISTRY"]
+    assert urlsplit(registry).scheme == "postgresql+psycopg", registry
+    assert service_for_host(compose, registry)[0] == "postgres"
 
 
 def test_depends_on_names_existing_services(compose):
@@ -324,21 +390,36 @@ def test_apiserver_publishes_8080(compose):
     assert "/api/v2/version" in " ".join(apiserver["healthcheck"]["test"])
 
 
-def test_workers_share_the_named_var_volume(compose):
-    volumes_by_worker = {}
-    for name in CELERY_WORKERS:
-        mounts = {}
-        for mount in compose["services"][name].get("volumes", []):
-            if isinstance(mount, str):
-                source, target = mount.split(":")[:2]
-            else:
-                source, target = mount.get("source"), mount["target"]
-            mounts[target] = source
-        volumes_by_worker[name] = mounts.get(VAR_DIR)
-    sources = set(volumes_by_worker.values())
-    assert len(sources) == 1 and None not in sources, volumes_by_worker
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    mounts = {}
+    for mount in service.get("volumes", []):
+        if isinstance(mount, str):
+            source, target = mount.split(":")[:2]
+        else:
+            source, target = mount.get("source"), mount["target"]
+        mounts[target] = source
+    return mounts
+
+
+def test_every_service_shares_the_named_shared_volume_and_keeps_its_var_folder(compose):
+    """The hand-offs go through the shared volume; DATACENTRIC_VAR stays local to each container."""
+    shared = {name: _mounts(service).get(SHARED_DIR) for name, service in airflow_services(compose).items()}
+    sources = set(shared.values())
+    assert len(sources) == 1 and None not in sources, shared
     (source,) = sources
     assert source in (compose.get("volumes") or {}), f"{source!r} is not a named volume"
+    for name in CELERY_WORKERS:
+        assert VAR_DIR not in _mounts(compose["services"][name]), f"{name} shares its local folder"
+
+
+def test_workers_have_distinct_hostnames(compose):
+    names = [compose["services"][name].get("hostname") for name in sorted(CELERY_WORKERS)]
+    assert None not in names and len(set(names)) == len(names), names
+
+
+def test_init_puts_the_sample_data_in_place(compose):
+    script = " ".join(command_words(compose["services"]["airflow-init"]))
+    assert f"python -m datacentric samples --landing {SHARED_DIR}/landing" in script
 
 
 _SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|TOKEN|_KEY$")
@@ -426,6 +507,10 @@ def _airflow_env_vars() -> list[str]:
     raw = _raw_compose()
     for service in [raw.get("x-airflow-common", {}), *raw["services"].values()]:
         names.update(key for key in environment(service) if key.startswith("AIRFLOW__"))
+    names.update(key for key in stack_env() if key.startswith("AIRFLOW__"))
+    # scripts/stack.sh sets the address-dependent ones itself.
+    names.update(re.findall(r"export (AIRFLOW__[A-Z0-9_]+)=", STACK_SCRIPT.read_text()))
+    names.update(re.findall(r"\b(AIRFLOW__[A-Z0-9_]+)=", STACK_SCRIPT.read_text()))
     return sorted(names)
 
 
