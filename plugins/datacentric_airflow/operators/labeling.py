@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
@@ -14,6 +14,9 @@ from datacentric_airflow.context import run_info
 from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.repository import DataRepositoryHook
 from datacentric_airflow.links.labeling import LabelQualityReportLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class LabelingRoundOperator(BaseOperator):
@@ -53,7 +56,7 @@ class LabelingRoundOperator(BaseOperator):
         self.poll_interval = poll_interval
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.labeling.rounds import finish_round, start_round
 
         info = run_info(context)
@@ -82,7 +85,7 @@ class LabelingRoundOperator(BaseOperator):
         return self._collected(finish_round(loaded, repo, backend, job_name=job_name, run_id=info.run_id))
 
     @fail_fast_on_bad_input
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: collect the votes of a completed job; raise for any other end."""
         from datacentric.labeling.rounds import finish_round
 
@@ -121,7 +124,7 @@ class LabelingRoundOperator(BaseOperator):
         backend_type = self.backend_type or self.backend or task.backend
         return loaded, task, backend_type, job_name_for(task.name, info.interval_key)
 
-    def _reschedule(self, context: Any, job_name: str, poll: float, timeout: timedelta) -> None:
+    def _reschedule(self, context: Context, job_name: str, poll: float, timeout: timedelta) -> None:
         """Give the worker slot back until the next check, as a sensor in reschedule mode does."""
         from datetime import UTC, datetime
 
@@ -166,7 +169,7 @@ class ConsolidateLabelsOperator(BaseOperator):
         self.job_name = job_name
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.labeling.rounds import consolidate_round
         from datacentric.manifest import load_manifest
 
@@ -211,7 +214,7 @@ class LabelQualityOperator(BaseOperator):
         self.job_name = job_name
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.labeling.quality import check_label_quality
         from datacentric.manifest import load_manifest
 

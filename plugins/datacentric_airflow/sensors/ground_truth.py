@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -15,6 +15,9 @@ from datacentric_airflow.hooks.ground_truth import (
     SUCCESS_STATES,
     GroundTruthHook,
 )
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class GroundTruthLabelingJobSensor(AwsBaseSensor[GroundTruthHook]):
@@ -36,7 +39,7 @@ class GroundTruthLabelingJobSensor(AwsBaseSensor[GroundTruthHook]):
         super().__init__(mode=mode, **kwargs)
         self.job_name = job_name
 
-    def poke(self, context: Any) -> bool:
+    def poke(self, context: Context) -> bool:
         job = self.hook.describe_labeling_job(self.job_name)
         if job is None:
             raise AirflowException(f"no Ground Truth labeling job named {self.job_name!r}")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException
 
 from datacentric_airflow.hooks.label_studio import LabelStudioHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class LabelStudioProjectSensor(BaseSensorOperator):
@@ -28,7 +31,7 @@ class LabelStudioProjectSensor(BaseSensorOperator):
         self.job_name = job_name
         self.label_studio_conn_id = label_studio_conn_id
 
-    def poke(self, context: Any) -> bool:
+    def poke(self, context: Context) -> bool:
         project = LabelStudioHook(label_studio_conn_id=self.label_studio_conn_id).project_progress(self.job_name)
         if project is None:
             raise AirflowException(f"no Label Studio project titled {self.job_name!r}")

@@ -455,7 +455,7 @@ class GroundTruthBackend(LabelingBackend):
         raw = {"worker-responses.jsonl": ("\n".join(responses) + ("\n" if responses else "")).encode("utf-8")}
         output_uri = (job.get("LabelingJobOutput") or {}).get("OutputDatasetS3Uri") or (
             f"s3://{bucket}/{job_prefix}/manifests/output/output.manifest")
-        output = self._get(*split_s3_uri(output_uri), missing_ok=True)
+        output = self._get_if_present(*split_s3_uri(output_uri))
         if output is None:
             messages.append(f"job {job_name}: no output manifest at {output_uri}")
         else:
@@ -476,14 +476,22 @@ class GroundTruthBackend(LabelingBackend):
     def _put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
-    def _get(self, bucket: str, key: str, *, missing_ok: bool = False) -> bytes | None:
+    def _get(self, bucket: str, key: str) -> bytes:
+        """The object's bytes; a missing or unreadable object is a LabelingError naming it."""
+        body = self._get_if_present(bucket, key)
+        if body is None:
+            raise LabelingError(f"s3://{bucket}/{key}: cannot read it: NoSuchKey")
+        return body
+
+    def _get_if_present(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist."""
         from botocore.exceptions import ClientError
 
         try:
-            return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
-            if missing_ok and code in ("NoSuchKey", "404"):
+            if code in ("NoSuchKey", "404"):
                 return None
             raise LabelingError(f"s3://{bucket}/{key}: cannot read it: {code}") from None
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -184,7 +184,9 @@ def parse_export(
         if not isinstance(entry, dict):
             rejected.append(("", "", "", "exported task is not a JSON object", f"{origin}[{position}]"))
             continue
-        data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
+        data = entry.get("data")
+        if not isinstance(data, dict):
+            data = {}
         item = str(data.get(ITEM_KEY, "")).strip()
         task_where = f"{origin}: task {entry.get('id')}"
         annotations = entry.get("annotations") or []
@@ -268,7 +270,7 @@ class LabelStudioBackend(LabelingBackend):
         project = self.client.project(found["id"])
         total = int(project.get("task_number") or 0)
         done = int(project.get("finished_task_number") or 0)
-        state = "completed" if total and done >= total else "in_progress"
+        state: Literal["in_progress", "completed"] = "completed" if total and done >= total else "in_progress"
         return JobStatus(job_name, state, done, total, f"{done} of {total} tasks have their annotations")
 
     def collect(self, job_name: str, items: pd.DataFrame) -> CollectedVotes:
