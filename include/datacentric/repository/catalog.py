@@ -65,7 +65,7 @@ def join_graph_svg(loaded: LoadedManifest) -> str:
         for (child, _c), (parent, _p) in edges:
             if child != parent and layer[child] < layer[parent] + 1 and layer[parent] + 1 < len(spec.sources):
                 layer[child] = layer[parent] + 1
-    joined = {name: set() for name in spec.sources}
+    joined: dict[str, set[str]] = {name: set() for name in spec.sources}
     for (child, ccol), (parent, pcol) in edges:
         joined[child].add(ccol)
         joined[parent].add(pcol)
@@ -74,8 +74,8 @@ def join_graph_svg(loaded: LoadedManifest) -> str:
     for name, source in spec.sources.items():
         lines = [(c, f"{'🔑 ' if c in source.keys else '↔ '}{c}: {source.columns[c].type}")
                  for c in source.columns if c in source.keys or c in joined[name]]
-        height = 30 + _LINE * max(len(lines), 1) + 10
-        x = 20 + layer[name] * _LAYER_GAP
+        height: float = 30 + _LINE * max(len(lines), 1) + 10
+        x: float = 20 + layer[name] * _LAYER_GAP
         y = 20 + heights.get(layer[name], 0)
         heights[layer[name]] = heights.get(layer[name], 0) + height + _ROW_GAP
         boxes[name] = (x, y, height, lines)
@@ -297,7 +297,7 @@ def _orphans(repo: DataRepository | None) -> dict[tuple[str, str], dict[str, Any
     except (OSError, json.JSONDecodeError):
         return {}
     entries = report.get("relationships", report) if isinstance(report, dict) else report
-    return {(e.get("from"), e.get("to")): e for e in entries if isinstance(e, dict)}
+    return {(e["from"], e["to"]): e for e in entries if isinstance(e, dict) and "from" in e and "to" in e}
 
 
 _CSS = """

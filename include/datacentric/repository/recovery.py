@@ -52,7 +52,8 @@ def resolve_point(records: list[ChangeRecord], spec: str) -> Point:
     if when is not None:
         position = 0
         for i, record in enumerate(records):
-            if _parse_time(record.at) <= when:  # type: ignore[operator]
+            recorded = _parse_time(record.at)
+            if recorded is not None and recorded <= when:
                 position = i + 1
         return _point(records, spec, position)
     run = text.removeprefix("run:")
@@ -164,13 +165,13 @@ def diff(repo: DataRepository, before: str, after: str = "now", *, source: str |
         if was is not None and now is not None and was.sha256 == now.sha256:
             continue
         entry = group(path)
-        if was is None:
+        if was is None and now is not None:
             entry["files_added"].append(path)
-            entry["rows_added"] += now.rows or 0  # type: ignore[union-attr]
-        elif now is None:
+            entry["rows_added"] += now.rows or 0
+        elif was is not None and now is None:
             entry["files_removed"].append(path)
             entry["rows_removed"] += was.rows or 0
-        else:
+        elif was is not None and now is not None:
             entry["files_changed"].append(path)
             counted = _row_changes(repo, was, now) if compare_rows else None
             if counted is None and was.rows is None and now.rows is None:

@@ -123,8 +123,9 @@ def collect(
                 _git(root, "tag", "-d", tag)
             for _, path in cache_garbage:
                 path.unlink(missing_ok=True)
-            for oid in remote_garbage:
-                odb.delete(oid)
+            if odb is not None:
+                for oid in remote_garbage:
+                    odb.delete(oid)
         # The push marker may name zones whose objects just left the remote: make the next push check.
         (root / ".dvc" / "tmp" / "datacentric" / "pushed.json").unlink(missing_ok=True)
         _append_log(root, report)
@@ -157,10 +158,10 @@ def referenced_objects(versioner: Versioner, commits: list[str]) -> set[str]:
         for path, text in _dvc_files_at(root, commit):
             for md5 in _md5s_in(text, f"{commit[:12]}:{path}"):
                 add(md5, f"{commit[:12]}:{path}")
-    for path in [*root.glob("*.dvc"), root / "dvc.lock"]:
-        if path.is_file():
-            for md5 in _md5s_in(path.read_text(), path):
-                add(md5, str(path))
+    for dvc_file in [*root.glob("*.dvc"), root / "dvc.lock"]:
+        if dvc_file.is_file():
+            for md5 in _md5s_in(dvc_file.read_text(), dvc_file):
+                add(md5, str(dvc_file))
     referenced.update(versioner.indexed_objects())
     return referenced
 

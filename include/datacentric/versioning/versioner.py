@@ -604,7 +604,8 @@ class Versioner:
                               env={**os.environ, **GIT_ENV})
         if proc.returncode != 0:
             raise RepositoryError(f"git cat-file failed in {self.root}: {proc.stderr.decode(errors='replace')}")
-        out, pos, blobs = proc.stdout, 0, {}
+        out, pos = proc.stdout, 0
+        blobs: dict[str, bytes | None] = {}
         for path in paths:
             end = out.index(b"\n", pos)
             header = out[pos:end].split()
