@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class RunInfo:
         return self.interval_end.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def run_info(context: Any) -> RunInfo:
+def run_info(context: Context) -> RunInfo:
     """The run's data interval; a manual run may have none, so fall back to its run_after."""
     dag_run = context["dag_run"]
     end = context.get("data_interval_end") or getattr(dag_run, "run_after", None) or context["logical_date"]

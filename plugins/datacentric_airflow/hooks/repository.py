@@ -6,9 +6,12 @@ Airflow connections named in the manifest (`conn_id`), never from the manifest i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class DataRepositoryHook(BaseHook):
@@ -45,7 +48,7 @@ class DataRepositoryHook(BaseHook):
         if expected is not None:
             check_repository_identity(self.settings.repository, expected)
 
-    def record_repository_identity(self, context: Any) -> str:
+    def record_repository_identity(self, context: Context) -> str:
         """Push the repository's identity to XCom, for every later task of the run to check."""
         from datacentric.repository.identity import repository_identity
 

@@ -9,7 +9,7 @@ see datacentric_airflow.hooks.features).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
@@ -17,6 +17,9 @@ from datacentric_airflow.context import run_info
 from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.features import FeastHook
 from datacentric_airflow.hooks.repository import DataRepositoryHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class FeastApplyOperator(BaseOperator):
@@ -36,7 +39,7 @@ class FeastApplyOperator(BaseOperator):
         self.online_store_conn_id = online_store_conn_id
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.features import apply_features
         from datacentric.manifest import load_manifest
 
@@ -87,7 +90,7 @@ class FeastMaterializeOperator(BaseOperator):
         self.online_store_conn_id = online_store_conn_id
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.features import materialize_run
         from datacentric.manifest import load_manifest
         from datacentric.times import parse_instant
@@ -134,7 +137,7 @@ class FeastFreshnessCheckOperator(BaseOperator):
         self.online_store_conn_id = online_store_conn_id
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.features import check_freshness
         from datacentric.features.tables import features_of
         from datacentric.manifest import load_manifest
@@ -175,7 +178,7 @@ class TrainingSetOperator(BaseOperator):
         self.online_store_conn_id = online_store_conn_id
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.features.training import export_training_set
         from datacentric.manifest import load_manifest
 

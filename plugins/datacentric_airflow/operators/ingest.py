@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from datacentric_airflow.context import run_info
 from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.repository import DataRepositoryHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class IngestSourceOperator(BaseOperator):
@@ -46,7 +49,7 @@ class IngestSourceOperator(BaseOperator):
         self.window_end = window_end
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.manifest import load_manifest
         from datacentric.sources import Window
         from datacentric.sources.ingest import ingest_source

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from datacentric_airflow.failures import fail_fast_on_bad_input
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class ManifestSourcesOperator(BaseOperator):
@@ -25,7 +28,7 @@ class ManifestSourcesOperator(BaseOperator):
         self.manifest = manifest
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> list[str]:
+    def execute(self, context: Context) -> list[str]:
         from datacentric.manifest import load_manifest
 
         from datacentric_airflow.hooks.repository import DataRepositoryHook

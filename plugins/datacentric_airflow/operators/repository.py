@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from datacentric_airflow.context import run_info
 from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.repository import DataRepositoryHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 _LISTED = 20  # paths per list returned to XCom; the full lists are in the task log and the CLI's --json
 
@@ -38,7 +41,7 @@ class RecoverRepositoryOperator(BaseOperator):
         self.source = source
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from pathlib import Path
 
         from datacentric.repository.recovery import recover
@@ -78,7 +81,7 @@ class DiffRepositoryOperator(BaseOperator):
         self.source = source
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.repository.recovery import diff, format_diff
 
         report = diff(DataRepositoryHook().get_repository(), self.before, self.after or "now",
@@ -114,7 +117,7 @@ class RenderCatalogOperator(BaseOperator):
         self.out = out
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> str:
+    def execute(self, context: Context) -> str:
         from pathlib import Path
 
         from datacentric.atomic import write_atomic

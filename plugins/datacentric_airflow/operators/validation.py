@@ -4,7 +4,7 @@ schema drift, and the relationships check across sources."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
@@ -12,6 +12,9 @@ from datacentric_airflow.context import run_info
 from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.repository import DataRepositoryHook
 from datacentric_airflow.links.validation import XCOM_DATA_DOCS, DataDocsLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 XCOM_SUMMARY = "validation_summary"  # the summary, pushed even when the gate fails
 
@@ -43,7 +46,7 @@ class ValidateSourceOperator(BaseOperator):
         self.build_docs = build_docs
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.manifest import load_manifest
         from datacentric.validation.gate import validate_stage
 
@@ -93,7 +96,7 @@ class RelationshipCheckOperator(BaseOperator):
         self.manifest = manifest
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         from datacentric.manifest import load_manifest
         from datacentric.validation.gate import check_relationships, relationship_failures
 

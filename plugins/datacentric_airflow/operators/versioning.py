@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from datacentric_airflow.context import run_info
 from datacentric_airflow.failures import fail_fast_on_bad_input
 from datacentric_airflow.hooks.repository import DataRepositoryHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class SnapshotOperator(BaseOperator):
@@ -40,7 +43,7 @@ class SnapshotOperator(BaseOperator):
         self.remote_conn_id = remote_conn_id
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from datacentric.manifest import load_manifest
         from datacentric.versioning.versioner import snapshot_stage
 
@@ -118,7 +121,7 @@ class RestoreStateOperator(BaseOperator):
         self.remote_conn_id = remote_conn_id
 
     @fail_fast_on_bad_input
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from pathlib import Path
 
         versioner = DataRepositoryHook().get_versioner(self.remote_conn_id)
