@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def fail_fast_on_bad_input(method: F) -> F:
+def fail_fast_on_bad_input(method: Callable[P, R]) -> Callable[P, R]:
     """Wrap an operator's `execute` (or `execute_complete`): the library's `InputError` (a bad
     manifest, a bad Param, a missing label task, a failed gate) becomes `AirflowFailException`
     with the library's message, so Airflow does not retry what a retry cannot fix. Other errors
     (network, lock timeouts, a killed worker) keep the task's retries."""
 
     @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         from datacentric.errors import InputError
 
         try:
@@ -26,4 +27,4 @@ def fail_fast_on_bad_input(method: F) -> F:
 
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from openlineage.client.facet_v2 import DatasetFacet, OutputDatasetFacet
 
 FILE_NAMESPACE = "file"
 
@@ -89,7 +92,9 @@ def restore_lineage(result: dict[str, Any] | None) -> Any:
 
     if not result:
         return OperatorLineage()
-    version = {"version": dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=result["data_state_id"])}
+    version: dict[str, DatasetFacet] = {
+        "version": dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=result["data_state_id"])
+    }
     return OperatorLineage(
         inputs=[InputDataset(namespace=FILE_NAMESPACE, name=str(_settings().repository.resolve()), facets=version)],
         outputs=[OutputDataset(namespace=FILE_NAMESPACE, name=str(Path(result["restored_to"]).resolve()),
@@ -108,10 +113,10 @@ def output_dataset(root: Path, version: Any) -> Any:
     from openlineage.client.event_v2 import OutputDataset
     from openlineage.client.facet_v2 import dataset_version_dataset, output_statistics_output_dataset
 
-    facets = {}
+    facets: dict[str, DatasetFacet] = {}
     if version.sha256:
         facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=version.sha256)
-    stats = {}
+    stats: dict[str, OutputDatasetFacet] = {}
     if version.rows is not None:
         stats["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
             rowCount=version.rows)
@@ -128,7 +133,7 @@ def input_dataset(root: Path, item: Any) -> Any:
         namespace, name = dataset_name(item.ref)
     else:
         namespace, name = FILE_NAMESPACE, str(root.resolve() / item.ref)
-    facets = {}
+    facets: dict[str, DatasetFacet] = {}
     if item.sha256:
         facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=item.sha256)
     return InputDataset(namespace=namespace, name=name, facets=facets)
@@ -242,7 +247,8 @@ def labeling_lineage(task_instance: Any, manifest: str) -> Any:
     from datacentric.manifest import load_manifest
 
     task = load_manifest(manifest).spec.label_task
-    return stage_lineage(task_instance, stage="label", **({"task": task.name} if task is not None else {}))
+    match: dict[str, Any] = {"task": task.name} if task is not None else {}
+    return stage_lineage(task_instance, stage="label", **match)
 
 
 def paths_lineage(inputs: list[Any], outputs: list[Any]) -> Any:

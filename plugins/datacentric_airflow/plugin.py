@@ -67,6 +67,7 @@ class DatacentricPlugin(AirflowPlugin):
         }
     ]
 
+    # AirflowPlugin declares a plain class attribute; a property builds the apps only when read.
     @property
     def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]
         return [

@@ -82,6 +82,7 @@ return written
 class RedisOnlineStoreConfig(feast_redis.RedisOnlineStoreConfig):
     """Feast's Redis store settings plus how many entities one script call writes."""
 
+    # Feast picks the store class by `type`; its base config's Literal admits only "redis".
     type: Literal["datacentric.features.online_stores.redis.RedisOnlineStore"] = REDIS_STORE  # type: ignore[assignment]
     entities_per_call: int = Field(default=500, ge=1)
 

@@ -36,6 +36,7 @@ COLUMNS = ("entity_key", "feature_name", "value", "value_text", "event_ts", "cre
 class SqliteOnlineStoreConfig(feast_sqlite.SqliteOnlineStoreConfig):
     """Feast's SQLite store settings plus the writing connection's pragmas."""
 
+    # Feast picks the store class by `type`; its base config's Literal admits only Feast's own names.
     type: Literal["datacentric.features.online_stores.sqlite.SqliteOnlineStore"] = SQLITE_STORE  # type: ignore[assignment]
     journal_mode: Literal["wal", "delete"] = "wal"
     synchronous: Literal["off", "normal", "full"] = "normal"
