@@ -101,6 +101,7 @@ lock: | $(BIN)/python
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check include plugins dags tests bench
+	$(BIN)/mypy include plugins dags
 
 # The documentation site: the reference pages generated from the code (manifest schema, CLI parser,
 # operator docstrings, DAGs) and the quoted examples refreshed, then MkDocs with --strict (a broken
