@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pandas as pd
 
 from datacentric.errors import FeatureStoreError
 from datacentric.features.feast_repo import error_hint, feast_quiet, open_store, registered_view
+from datacentric.features.point_in_time import ViewTable, point_in_time_features
 from datacentric.features.tables import EVENT_TIMESTAMP, object_with_none, utc_series
 
 
@@ -42,12 +42,17 @@ def read_online(feature_repo: Path, view: str, features: list[str], entity_rows:
 
 
 def training_set(feature_repo: Path, entity_df: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """Point-in-time correct features for each row of `entity_df` (Feast's get_historical_features).
+    """Point-in-time correct features for each row of `entity_df`, the answer Feast's
+    get_historical_features defines.
 
     `entity_df` holds the join keys of the requested views and an event time: a column named
     `event_timestamp`, or its only datetime column (naive times are UTC). `features` are references
     "view:feature". For each row, each feature is taken from the latest row of its view with
     timestamp <= the event time and no older than the view's ttl, else null: nothing from the future.
+    Each view is judged on its own (Feast's file offline store drops a row altogether when one view
+    has nothing fresh for it). The views and their offline tables come from the Feast registry; the
+    join runs in DuckDB over the tables (`datacentric.features.point_in_time`), one pass per view
+    rather than Feast's join of every entity row with every row of its entity.
     The result keeps every row, column, the order and the index of `entity_df`, with the features added.
     """
     store = open_store(Path(feature_repo))
@@ -88,32 +93,31 @@ def training_set(feature_repo: Path, entity_df: pd.DataFrame, features: list[str
             raise FeatureStoreError(
                 f"training_set: entity_df row(s) at {list(entity_df.index[bad][:5])} have a null join key or event time"
             )
-        # Feast collapses entity rows with equal (keys, time); ask once per pair and join back.
-        unique = lookup.drop_duplicates().reset_index(drop=True)
-        try:
-            # Offline tables are named relative to the feature repo; Feast's file store resolves them
-            # against it, its DuckDB store against the working directory: run from the repo for both.
-            with contextlib.chdir(store.repo_path):
-                result = store.get_historical_features(entity_df=unique, features=list(features)).to_df()
-        except Exception as exc:  # noqa: BLE001
-            raise FeatureStoreError(f"training set from {feature_repo}: {exc}{error_hint(exc)}") from exc
-    result = result[keys + [EVENT_TIMESTAMP] + names].copy()
-    result[EVENT_TIMESTAMP] = utc_series(result[EVENT_TIMESTAMP], EVENT_TIMESTAMP)
-    for key in keys:
-        result[key] = result[key].astype(lookup[key].dtype)
-    # Join back onto every requested row. This also restores rows Feast's file offline store leaves out:
-    # an entity whose rows are all in the future of (or older than ttl before) the event time gets no
-    # row at all from it, where the answer is nulls.
-    left = lookup.reset_index(drop=True)
-    left["__row"] = range(len(left))
-    joined = left.merge(result, on=keys + [EVENT_TIMESTAMP], how="left", validate="many_to_one")
-    joined = joined.sort_values("__row", kind="mergesort")
+        tables = [_view_table(store, fv, by_view[name]) for name, fv in views.items()]
+    joined = point_in_time_features(lookup.reset_index(drop=True), EVENT_TIMESTAMP, tables)
     for fv in views.values():
         joined = typed_like_view(joined, fv)
     out = entity_df.copy()
     for name in names:
         out[name] = joined[name].set_axis(out.index)
     return out
+
+
+def _view_table(store, fv, names: list[str]) -> ViewTable:
+    """The offline table of a registered view: its FileSource's Parquet file (relative paths are
+    relative to the feature repository, as Feast resolves them)."""
+    source = fv.batch_source
+    path = getattr(source, "path", None)
+    if not path or "://" in str(path):
+        raise FeatureStoreError(
+            f"feature view {fv.name!r}: its batch source {source.name!r} is not a local Parquet file ({path!r})"
+        )
+    path = Path(path)
+    if not path.is_absolute():
+        path = Path(store.repo_path) / path
+    ttl = fv.ttl if fv.ttl and fv.ttl.total_seconds() > 0 else None
+    return ViewTable(name=fv.name, path=path.resolve(), keys=[c.name for c in fv.entity_columns],
+                     timestamp=source.timestamp_field, features=list(names), ttl=ttl)
 
 
 def _check_features(fv, requested: list[str]) -> list[str]:

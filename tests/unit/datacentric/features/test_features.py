@@ -347,6 +347,81 @@ def test_training_set_is_point_in_time_correct(world, duckdb_repo, offline_store
     assert np.isnan(edges[1]) and np.isnan(edges[3])
 
 
+TWO_VIEWS = """
+version: 1
+name: two
+sources:
+  users:
+    type: file
+    owner: test
+    location: {path: users, format: parquet}
+    keys: [user_id, at]
+    event_time: at
+    columns:
+      user_id: {type: int, nullable: false}
+      at: {type: timestamp, nullable: false}
+      score: {type: float}
+  shops:
+    type: file
+    owner: test
+    location: {path: shops, format: parquet}
+    keys: [shop_id, at]
+    event_time: at
+    columns:
+      shop_id: {type: str, nullable: false}
+      at: {type: timestamp, nullable: false}
+      open: {type: bool}
+      visits: {type: int}
+features:
+  project: two
+  entities:
+    user: {join_key: user_id}
+    shop: {join_key: shop_id}
+  feature_views:
+    user_scores: {source: users, entity: user, timestamp: at, features: [score], ttl_days: 10}
+    shop_status: {source: shops, entity: shop, timestamp: at, features: [open, visits], ttl_days: 1}
+"""
+
+
+def test_each_view_of_a_training_set_is_judged_on_its_own(tmp_path):
+    """A row with nothing fresh in one view keeps the features of the other (brute-force oracle)."""
+    manifest = parse_manifest(TWO_VIEWS).spec
+    rng = np.random.default_rng(5)
+    stamps = lambda n: T0 + pd.to_timedelta(rng.integers(0, 20 * 86_400, n), unit="s")  # noqa: E731
+    users = pd.DataFrame({"user_id": pd.array(rng.integers(1, 6, 40), dtype="Int64"), "at": stamps(40),
+                          "score": rng.normal(size=40).round(3)})
+    shops = pd.DataFrame({"shop_id": pd.Series(rng.choice(["a", "b", "c"], 30), dtype=object), "at": stamps(30),
+                          "open": pd.array(rng.integers(0, 2, 30).astype(bool), dtype="boolean"),
+                          "visits": pd.array(rng.integers(0, 9, 30), dtype="Int64")})
+    tables = {}
+    for view, rows in (("user_scores", users), ("shop_status", shops)):
+        tables[view], _ = F.build_feature_table(manifest, view, rows)
+        target = tmp_path / "repository" / "features" / view / "data.parquet"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(F.feature_table_bytes(tables[view]))
+    repo = F.render_feature_repo(manifest, tmp_path / "feature_repo", tmp_path / "repository", "sqlite")
+    F.apply(repo)
+    entity_df = pd.DataFrame({"user_id": rng.integers(1, 7, 80), "shop_id": rng.choice(["a", "b", "c", "d"], 80),
+                              "event_timestamp": stamps(80)})
+    result = F.training_set(repo, entity_df, ["user_scores:score", "shop_status:open", "shop_status:visits"])
+
+    def latest(table, key, value, event, ttl, features):
+        hits = table[(table[key] == value) & (table["at"] <= event) & (table["at"] >= event - ttl)]
+        return hits.sort_values("at").iloc[-1][features] if len(hits) else pd.Series({f: None for f in features})
+
+    expected = entity_df.copy()
+    user = [latest(tables["user_scores"], "user_id", r.user_id, r.event_timestamp, timedelta(days=10), ["score"])
+            for r in entity_df.itertuples()]
+    shop = [latest(tables["shop_status"], "shop_id", r.shop_id, r.event_timestamp, timedelta(days=1),
+                   ["open", "visits"]) for r in entity_df.itertuples()]
+    expected["score"] = pd.Series([u["score"] for u in user], dtype="float64")
+    expected["open"] = pd.array([s["open"] for s in shop], dtype="boolean")
+    expected["visits"] = pd.array([s["visits"] for s in shop], dtype="Int64")
+    pd.testing.assert_frame_equal(result, expected)
+    one_sided = result["score"].notna() & result["visits"].isna()
+    assert one_sided.sum() > 5 and result["visits"].notna().sum() > 5  # the case the test is about, and the other
+
+
 def test_training_set_rejects_bad_requests(world):
     entity_df = pd.DataFrame({KEY: [1], "event_timestamp": [T1]})
     with pytest.raises(FeatureStoreError, match="must be 'view:feature'"):
