@@ -43,8 +43,8 @@ import pyarrow.parquet as pq
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "include"))
 
-from datacentric.manifest.model import parse_manifest  # noqa: E402
-from datacentric.repository.store import DataRepository  # noqa: E402
+from datacentric.manifest import parse_manifest  # noqa: E402
+from datacentric.repository import DataRepository  # noqa: E402
 from datacentric.sources.ingest import ingest_source  # noqa: E402
 
 FILE_MB = 10
