@@ -5,6 +5,7 @@ manager."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from datacentric_airflow.links.validation import DATA_DOCS_URL_PREFIX
@@ -23,22 +24,30 @@ def test_the_plugin_registers_the_link_and_the_data_docs_app() -> None:
     assert plugins["datacentric"].external_views[0]["href"] == f"{DATA_DOCS_URL_PREFIX}/index.html"
 
 
-def test_the_api_server_serves_data_docs_to_signed_in_users_only(
-    airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(scope="module")
+def api_server(airflow_db: None) -> SimpleNamespace:
+    """Airflow's API server app with the plugin's apps mounted, as a test client, and the cookie a
+    browser sends once signed in to the UI. The apps read their folders from the environment at each
+    request, so one app serves every test of the module."""
     from airflow.api_fastapi.app import create_app, get_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from fastapi.testclient import TestClient
 
+    client = TestClient(create_app())
+    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
+    return SimpleNamespace(client=client, signed_in={"cookies": {"_token": token}})
+
+
+def test_the_api_server_serves_data_docs_to_signed_in_users_only(
+    api_server: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DATACENTRIC_GX_ROOT", str(tmp_path))
     site = tmp_path / "gx/uncommitted/data_docs/local_site"
     (site / "validations" / "orders").mkdir(parents=True)
     (site / "index.html").write_text("<h1>index</h1>")
     (site / "validations" / "orders" / "run.html").write_text("<h1>run</h1>")
     (tmp_path / "secret.txt").write_text("not a page")
-    client = TestClient(create_app())
-    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
-    signed_in = {"cookies": {"_token": token}}  # what the browser sends after signing in to the UI
+    client, signed_in = api_server.client, api_server.signed_in
 
     assert client.get(f"{DATA_DOCS_URL_PREFIX}/index.html").status_code == 401
     page = client.get(f"{DATA_DOCS_URL_PREFIX}/validations/orders/run.html", **signed_in)
@@ -51,12 +60,9 @@ def test_the_api_server_serves_data_docs_to_signed_in_users_only(
 
 
 def test_the_api_server_serves_label_quality_reports_to_signed_in_users_only(
-    airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api_server: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.api_fastapi.app import create_app, get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from datacentric_airflow.links.labeling import REPORTS_URL_PREFIX, report_url
-    from fastapi.testclient import TestClient
 
     repository = tmp_path / "repository"
     monkeypatch.setenv("DATACENTRIC_REPOSITORY", str(repository))
@@ -67,9 +73,7 @@ def test_the_api_server_serves_label_quality_reports_to_signed_in_users_only(
     link = report_url(report.as_uri(), reports_root=str(repository / "reports"))
     assert link == f"{REPORTS_URL_PREFIX}/labeling/sentiment/job%201.html"
     assert report_url((repository / "changelog.jsonl").as_uri(), reports_root=str(repository / "reports")) == ""
-    client = TestClient(create_app())
-    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
-    signed_in = {"cookies": {"_token": token}}
+    client, signed_in = api_server.client, api_server.signed_in
 
     assert client.get(link).status_code == 401
     page = client.get(link, **signed_in)
