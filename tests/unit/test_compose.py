@@ -4,7 +4,7 @@ No Docker engine runs where these tests run, so the stack is validated rather th
 against the Compose Specification's JSON schema (tests/fixtures/compose-spec.json), against
 the shape this project needs (CeleryExecutor, two workers, Postgres, Redis, shared storage), and
 against the configuration options that the installed Airflow really has. The same stack runs without
-Docker in tests/integration/test_stack.py; both read their settings from scripts/stack.env.
+Docker by scripts/stack.sh (make stack); both read their settings from scripts/stack.env.
 
 Compose substitutes ``${VAR:-default}`` before it validates a file; the tests do the same with
 the documented defaults only (never the runner's environment), so they check the stack as it
