@@ -13,8 +13,10 @@ is ingested, in the same process, by:
 
 Each is run twice, alternating, and the faster run of each counts. Before its time counts, the
 DuckDB output is checked against the project's: the same rows (every column, compared as a
-multiset by DuckDB) and the same column types. Then 1% new files (by bytes) are added: the
-incremental run ingests only them; the full run ingests the grown source into an empty repository.
+multiset by DuckDB) and the same column types. DuckDB runs, and checks, in a child process of
+this one (timing itself), so that the peak RSS reported is the project's and not DuckDB's buffers.
+Then 1% new files (by bytes) are added: the incremental run ingests only them; the full run ingests
+the grown source into an empty repository.
 
     .venv/bin/python bench/ingest.py                 # ~1 GB; --size-mb 100 for a quick look
 
@@ -223,11 +225,34 @@ def project(landing: Path, repo_root: Path, run_id: str) -> tuple[float, dict[st
     return time.perf_counter() - began, counts
 
 
+def in_child(*args: str) -> dict:
+    """Run this file with `args` in a fresh interpreter (through a forking shell, so the child does
+    not inherit this process's peak RSS); returns the JSON of its last line."""
+    import subprocess
+
+    out = subprocess.run(["/bin/sh", "-c", '"$0" "$@"; exit $?', sys.executable, __file__, *args],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{out.stdout[-2000:]}{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(command: str, first: Path, second: Path) -> None:
+    if command == "duckdb":
+        print(json.dumps({"seconds": duckdb_baseline(first, second)}))
+    else:
+        print(json.dumps({"rows": check_same_rows(first, second)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=float, default=1000)
     parser.add_argument("--tmp", type=Path, default=None, help="where to generate (default: the system temp dir)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+        return
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir=args.tmp))
     try:
         landing = work / "landing"
@@ -242,7 +267,7 @@ def main() -> None:
             raw_times.append(raw_baseline(landing, work / f"raw-{attempt}"))
             shutil.rmtree(work / f"raw-{attempt}")
             gc.collect()
-            duckdb_times.append(duckdb_baseline(landing, work / f"duckdb-{attempt}"))
+            duckdb_times.append(in_child("--child", "duckdb", str(landing), str(work / f"duckdb-{attempt}"))["seconds"])
             gc.collect()
             seconds, counts = project(landing, work / f"repo-{attempt}", f"full-{attempt}")
             project_times.append(seconds)
@@ -252,7 +277,7 @@ def main() -> None:
             if attempt == 1:
                 shutil.rmtree(work / f"repo-{attempt}")
                 shutil.rmtree(work / f"duckdb-{attempt}")
-        same = check_same_rows(work / "repo-2", work / "duckdb-2")
+        same = in_child("--child", "check", str(work / "repo-2"), str(work / "duckdb-2"))["rows"]
         assert same == counts["rows_published"], (same, counts)
         print(f"check: DuckDB and the project wrote the same {same} rows with the same column types", flush=True)
         shutil.rmtree(work / "duckdb-2")

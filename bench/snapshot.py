@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--large-mib", type=int, default=1024)
     parser.add_argument("--small-files", type=int, default=20_000)
-    parser.add_argument("--dvc-repeat", type=int, default=2, help="runs of each DVC case (best counts)")
+    parser.add_argument("--dvc-repeat", type=int, default=1, help="runs of each DVC case (best counts)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-snapshot-", dir=args.dir))
     rng = random.Random(42)
