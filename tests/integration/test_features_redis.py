@@ -20,6 +20,8 @@ from datacentric.features.online_stores import REDIS_STORE
 from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 
+from tests.fixtures.manifest_text import products_manifest
+
 pytestmark = pytest.mark.integration
 
 DB = 15
@@ -152,34 +154,11 @@ def test_redis_store_keeps_the_newest_value_and_sets_key_ttl(client):
 
 # -- the online path through an Airflow connection -------------------------------------------------
 
-MANIFEST = """
-version: 1
-name: mini
-sources:
-  products:
-    type: file
-    owner: test
-    location: {path: products, format: csv}
-    keys: [product_id, updated_at]
-    event_time: updated_at
-    columns:
-      product_id: {type: int, nullable: false}
-      price: {type: float}
-      category: {type: str}
-      updated_at: {type: timestamp, nullable: false}
-features:
-  project: mini
-  materialization: {overlap_hours: 6, chunk_rows: 50, freshness_sample: 40}
-  entities:
-    product: {join_key: product_id}
-  feature_views:
-    product_stats:
-      source: products
-      entity: product
-      timestamp: updated_at
-      features: [price, category]
-      ttl_days: 30
-"""
+MANIFEST = products_manifest(
+    sources={"products": {"columns": {"title": None, "stock": None, "active": None}}},
+    features={"materialization": {"overlap_hours": 6, "chunk_rows": 50, "freshness_sample": 40},
+              "feature_views": {"product_stats": {"features": ["price", "category"], "ttl_days": 30}}},
+)
 
 
 def _products(n: int = 600) -> pd.DataFrame:

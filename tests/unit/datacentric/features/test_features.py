@@ -16,36 +16,9 @@ from datacentric.errors import FeatureStoreError
 from datacentric.manifest import parse_manifest
 from datacentric.repository.store import DataRepository
 
-MANIFEST = """
-version: 1
-name: mini
-sources:
-  products:
-    type: file
-    owner: test
-    location: {path: products, format: csv}
-    keys: [product_id, updated_at]
-    event_time: updated_at
-    columns:
-      product_id: {type: int, nullable: false}
-      title: {type: str}
-      price: {type: float}
-      stock: {type: int}
-      category: {type: str}
-      active: {type: bool}
-      updated_at: {type: timestamp, nullable: false}
-features:
-  project: mini
-  entities:
-    product: {join_key: product_id, description: A product.}
-  feature_views:
-    product_stats:
-      source: products
-      entity: product
-      timestamp: updated_at
-      features: [price, stock, category, active]
-      ttl_days: 10
-"""
+from tests.fixtures.manifest_text import products_manifest
+
+MANIFEST = products_manifest()
 VIEW = "product_stats"
 KEY, TS = "product_id", "updated_at"
 FEATURES = ["price", "stock", "category", "active"]
@@ -306,7 +279,7 @@ def _oracle(rows: pd.DataFrame, entity_df: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def duckdb_repo(world):
     """The same tables behind a feature repo whose offline store is DuckDB."""
-    manifest = parse_manifest(MANIFEST.replace("  project: mini\n", "  project: mini\n  offline_store: duckdb\n")).spec
+    manifest = parse_manifest(products_manifest(features={"offline_store": "duckdb"})).spec
     repo = F.render_feature_repo(manifest, world["root"] / "feature_repo_duckdb", world["repo"].root, "sqlite")
     F.apply(repo)
     assert "type: duckdb" in (repo / "feature_store.yaml").read_text()

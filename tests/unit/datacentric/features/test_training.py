@@ -17,50 +17,21 @@ from datacentric.manifest import load_manifest
 from datacentric.repository.store import DataRepository
 from datacentric.versioning.versioner import Versioner
 
-MANIFEST = """
-version: 1
-name: mini
-sources:
-  products:
-    type: file
-    owner: test
-    location: {path: products, format: csv}
-    keys: [product_id, updated_at]
-    event_time: updated_at
-    columns:
-      product_id: {type: int, nullable: false}
-      price: {type: float}
-      updated_at: {type: timestamp, nullable: false}
-  reviews:
-    type: file
-    owner: test
-    location: {path: reviews, format: jsonl}
-    keys: [review_id]
-    event_time: created_at
-    columns:
-      review_id: {type: str, nullable: false}
-      product_id: {type: int, nullable: false}
-      text: {type: str}
-      created_at: {type: timestamp, nullable: false}
-label_task:
-  name: sentiment
-  source: reviews
-  item_key: review_id
-  text_field: text
-  classes: [neg, pos]
-  simulation: {truth: truth.csv}
-features:
-  project: mini
-  entities:
-    product: {join_key: product_id}
-  feature_views:
-    product_stats:
-      source: products
-      entity: product
-      timestamp: updated_at
-      features: [price]
-      ttl_days: 30
-"""
+from tests.fixtures.manifest_text import products_manifest
+
+MANIFEST = products_manifest(
+    sources={
+        "products": {"columns": {"title": None, "stock": None, "category": None, "active": None}},
+        "reviews": {"type": "file", "owner": "test", "location": {"path": "reviews", "format": "jsonl"},
+                    "keys": ["review_id"], "event_time": "created_at",
+                    "columns": {"review_id": {"type": "str", "nullable": False},
+                                "product_id": {"type": "int", "nullable": False}, "text": {"type": "str"},
+                                "created_at": {"type": "timestamp", "nullable": False}}},
+    },
+    label_task={"name": "sentiment", "source": "reviews", "item_key": "review_id", "text_field": "text",
+                "classes": ["neg", "pos"], "simulation": {"truth": "truth.csv"}},
+    features={"feature_views": {"product_stats": {"features": ["price"], "ttl_days": 30}}},
+)
 T0 = pd.Timestamp("2026-10-01", tz="UTC")
 
 
