@@ -18,6 +18,7 @@
 #   STACK_DB                   its database (created if missing)        [datacentric_stack]
 #   STACK_REDIS                Redis server, no db number               [redis://127.0.0.1:6379]
 #   STACK_BROKER_DB / STACK_ONLINE_DB   Redis db of the Celery broker / of the online store   [0 / 1]
+#   STACK_ONLINE_REDIS         Redis server of the online store, if not the broker's   [$STACK_REDIS]
 #   STACK_API_PORT             the api-server (UI, REST API, Execution API)   [8080]
 #   STACK_WORKER_LOG_PORT, STACK_TRIGGERER_LOG_PORT, STACK_SCHEDULER_HEALTH_PORT  [8793, 8794, 8974]
 #   STACK_WORKERS              number of Celery workers                 [2]
@@ -33,6 +34,7 @@ STACK_DB="${STACK_DB:-datacentric_stack}"
 STACK_REDIS="${STACK_REDIS:-redis://127.0.0.1:6379}"
 STACK_BROKER_DB="${STACK_BROKER_DB:-0}"
 STACK_ONLINE_DB="${STACK_ONLINE_DB:-1}"
+STACK_ONLINE_REDIS="${STACK_ONLINE_REDIS:-$STACK_REDIS}"
 STACK_API_PORT="${STACK_API_PORT:-8080}"
 STACK_WORKER_LOG_PORT="${STACK_WORKER_LOG_PORT:-8793}"
 STACK_TRIGGERER_LOG_PORT="${STACK_TRIGGERER_LOG_PORT:-8794}"
@@ -95,7 +97,7 @@ stack_environment() {
   export AIRFLOW__OPENLINEAGE__TRANSPORT="${AIRFLOW__OPENLINEAGE__TRANSPORT:-$lineage}"
   export DATACENTRIC_SHARED="$STACK_SHARED"
   export DATACENTRIC_VAR="$STACK_HOME/var"
-  export DATACENTRIC_ONLINE_STORE="$STACK_REDIS/$STACK_ONLINE_DB"
+  export DATACENTRIC_ONLINE_STORE="$STACK_ONLINE_REDIS/$STACK_ONLINE_DB"
   export DATACENTRIC_FEAST_REGISTRY="postgresql+psycopg://$pg/$STACK_DB"
   export PYTHONPATH="$PROJECT/include:$PROJECT/plugins:$PROJECT/scripts${PYTHONPATH:+:$PYTHONPATH}"
   export PATH="$BIN:$PATH"

@@ -44,6 +44,7 @@ class Stack:
     home: Path
     postgres: str  # server URL, no database
     redis: str  # server URL, no db number
+    online_redis: str | None = None  # the online store's server, if not the broker's
     database: str = field(default_factory=lambda: f"datacentric_stack_test_{secrets.token_hex(4)}")
     api_port: int = field(default_factory=free_port)
     token: str | None = None
@@ -87,6 +88,7 @@ class Stack:
             "STACK_REDIS": self.redis,
             "STACK_BROKER_DB": str(self.broker_db),
             "STACK_ONLINE_DB": str(self.online_db),
+            "STACK_ONLINE_REDIS": self.online_server,
             "STACK_API_PORT": str(self.api_port),
             "STACK_WORKER_LOG_PORT": str(free_port()),
             "STACK_TRIGGERER_LOG_PORT": str(free_port()),
@@ -107,8 +109,12 @@ class Stack:
         return f"postgresql+psycopg://{urlsplit(self.postgres).netloc}/{self.database}"
 
     @property
+    def online_server(self) -> str:
+        return self.online_redis or self.redis
+
+    @property
     def online_store(self) -> str:
-        return f"{self.redis}/{self.online_db}"
+        return f"{self.online_server}/{self.online_db}"
 
     def start(self) -> None:
         self.flush_redis()
@@ -133,14 +139,16 @@ class Stack:
                 os.kill(pid, signal.SIGKILL)
         return pids
 
-    def redis_client(self, db: int):
+    def redis_client(self, db: int, server: str | None = None):
         import redis
 
-        return redis.Redis.from_url(f"{self.redis}/{db}")
+        return redis.Redis.from_url(f"{server or self.redis}/{db}")
+
+    def online_client(self):
+        return self.redis_client(self.online_db, self.online_server)
 
     def flush_redis(self) -> None:
-        for db in (self.broker_db, self.online_db):
-            client = self.redis_client(db)
+        for client in (self.redis_client(self.broker_db), self.online_client()):
             try:
                 client.flushdb()
             finally:

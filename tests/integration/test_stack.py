@@ -3,11 +3,14 @@ scheduler, dag-processor, triggerer and two Celery workers on PostgreSQL and Red
 
 The two workers stand for two machines: each has its own local folder (DATACENTRIC_VAR) and hostname;
 they share only DATACENTRIC_SHARED, Feast's SQL registry in PostgreSQL and the online store in Redis.
+The online store has a Redis server of its own (started here, as production often keeps the broker
+and the online store apart), so that holding its writes never holds the broker's.
 
 1. A run triggered through REST API v2 succeeds, with tasks on both workers; Feast's own client reads
    from Redis the values the offline table holds; the generated Feast files name no absolute path.
-2. The run's materialize task is cleared and runs again; while it writes to Redis (every write held
-   by CLIENT PAUSE, so the kill lands there and not in its start-up) its worker is SIGKILLed with
+2. The run's materialize task is cleared and runs again; while it writes to the online store (every
+   write held by CLIENT PAUSE from before the task starts, so the kill lands there and not in its
+   start-up or after its last write) its worker is SIGKILLed with
    everything it started. The scheduler notices the lost task within the stack's heartbeat timeout,
    the retry finishes on the other worker, and the repository is sound (git fsck, dvc status, every
    file against its recorded hash) and holds exactly what the clean run left; Feast reads the same
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.integration.stack import Stack, postgres_server
+from tests.integration.stack import Stack, free_port, postgres_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -38,7 +42,36 @@ VIEW = "product_catalog"
 
 
 @pytest.fixture(scope="module")
-def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def online_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of the online store's own, on a free port, gone with the module."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not on PATH: the stack test starts one for the online store")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("online-redis")
+    server = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
+                               "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"redis-server on port {port} did not start (exit {server.poll()})")
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def stack(postgres_url: str, online_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     import redis
 
     redis_server = os.environ.get("DATACENTRIC_TEST_REDIS", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0]
@@ -46,7 +79,8 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         redis.Redis.from_url(redis_server).ping()
     except redis.exceptions.ConnectionError as exc:
         pytest.fail(f"Redis is not reachable at {redis_server} (start it; .ci/run does): {exc}")
-    stack = Stack(home=tmp_path_factory.mktemp("stack"), postgres=postgres_server(postgres_url), redis=redis_server)
+    stack = Stack(home=tmp_path_factory.mktemp("stack"), postgres=postgres_server(postgres_url), redis=redis_server,
+                  online_redis=online_redis)
     try:
         stack.start()
         stack.wait_for_dag()
@@ -93,7 +127,7 @@ def test_feast_reads_the_offline_values_back_from_redis(stack: Stack, clean_run:
         pd.testing.assert_series_equal(online[column].astype(float), expected[column].astype(float),
                                        check_names=False, check_index=False)
     # Online values really are in the stack's Redis db.
-    client = stack.redis_client(stack.online_db)
+    client = stack.online_client()
     try:
         assert client.dbsize() > 0
     finally:
@@ -113,17 +147,20 @@ def test_feast_files_hold_no_machine_path_and_the_registry_is_sql(stack: Stack, 
 def test_a_worker_killed_during_materialize_is_retried_and_the_repository_is_unchanged(
     stack: Stack, clean_run: dict
 ) -> None:
-    admin = stack.redis_client(stack.broker_db)  # CLIENT commands are server-wide; no client of the test
-    try:                                        # is on the online store's db
-        stack.clear(RUN_ID, ["materialize"])
-        ti = wait_for_task(stack, "materialize", lambda t: t["state"] == "running" and t["hostname"], 300)
-        victim = ti["hostname"]
-        # Hold every write to Redis, so the task stops inside its first write to the online store;
-        # once it has connected to that db, its worker dies with all its processes.
-        admin.client_pause(120_000, all=False)
+    admin = stack.online_client()  # the online store's own server: CLIENT PAUSE there holds no broker write
+    try:
+        # Hold every write to the online store before the task starts, so it stops inside its first write
+        # (its reads go through); once it has connected, its worker dies with all its processes.
+        admin.client_pause(600_000, all=False)
         try:
-            wait_until(lambda: any(c["db"] == str(stack.online_db) for c in admin.client_list()), 120,
-                       "materialize never reached the online store")
+            stack.clear(RUN_ID, ["materialize"])
+            ti = wait_for_task(stack, "materialize", lambda t: t["state"] == "running" and t["hostname"], 300)
+            victim = ti["hostname"]
+            me = admin.client_id()
+            wait_until(lambda: any(int(c["id"]) != me and c["db"] == str(stack.online_db)
+                                   for c in admin.client_list()), 300,
+                       "materialize never connected to the online store")
+            time.sleep(1)  # into its first write, which the pause holds
             killed = stack.kill_worker(victim)
             killed_at = time.monotonic()
         finally:
