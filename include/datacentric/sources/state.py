@@ -35,6 +35,16 @@ def read_state(repo: DataRepository, manifest_name: str) -> dict[str, Any]:
     return state
 
 
+def state_facts_sha256(repo: DataRepository, manifest_name: str) -> str | None:
+    """sha256 of what the state file knows of each source (its FACTS), leaving out the run records
+    (last run, last snapshot) that differ between runs producing the same data; None without a file."""
+    if not repo.state_path(manifest_name).exists():
+        return None
+    sources = read_state(repo, manifest_name)["sources"]
+    return sha256_json({name: {k: _plain(entry.get(k)) for k in FACTS if k in entry}
+                        for name, entry in sorted(sources.items()) if isinstance(entry, dict)})
+
+
 def source_state(repo: DataRepository, manifest_name: str, source: str) -> dict[str, Any]:
     return dict(read_state(repo, manifest_name)["sources"].get(source) or {})
 

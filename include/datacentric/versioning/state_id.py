@@ -1,9 +1,10 @@
 """Data state ids: what a snapshot pins, and the id that names it.
 
-A data state id is a hash of the pins: the repository's zone content plus the definitions that
-give it meaning (manifest, its state file, feature definitions, code revision). `stage_pins` is
-the one definition of the latter, used by the Airflow operator and the command line alike, so both
-name the same state with the same id.
+A data state id is a hash of content and definitions only: the repository's zone content plus the
+definitions that give it meaning (manifest, what its state file knows of the sources, feature
+definitions, code revision). Never of run ids or times: the same content gives the same id, whoever
+made it and whenever. `stage_pins` is the one definition of the definitions, used by the Airflow
+operator and the command line alike, so both name the same state with the same id.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datacentric.hashing import sha256_file, sha256_json
+from datacentric.hashing import sha256_json
 
 if TYPE_CHECKING:
     from datacentric.manifest import LoadedManifest
@@ -46,9 +47,21 @@ def state_time(state: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(state["date"]).astimezone(UTC)
 
 
+# Pins a state records that are not part of its identity: the committed git tree also holds the
+# change log and the state file's run records (run ids, times), which differ between two runs that
+# produce the same content.
+RECORDED_ONLY = ("data_tree",)
+
+
+def identity_pins(pins: dict[str, Any]) -> dict[str, Any]:
+    """The pins a data state id hashes: all of them but the ones only recorded (RECORDED_ONLY)."""
+    return {k: v for k, v in pins.items() if k not in RECORDED_ONLY}
+
+
 def data_state_id(pins: dict[str, Any]) -> str:
-    """The id of a data state: a hash of its pins (canonical JSON), so equal pins give equal ids."""
-    digest = sha256_json(pins)
+    """The id of a data state: a hash of its identity pins (canonical JSON), so equal content and
+    definitions give equal ids."""
+    digest = sha256_json(identity_pins(pins))
     return f"ds-{digest[:16]}"
 
 
@@ -62,12 +75,14 @@ def definitions_sha256(definitions: Any) -> str | None:
 
 
 def stage_pins(loaded: LoadedManifest, repository: DataRepository, project_root: Path) -> dict[str, Any]:
-    """The definitions a snapshot pins beside the zones' content: the manifest, its state file, the
-    feature definitions and the code revision of `project_root`."""
-    state_file = repository.state_path(loaded.name)
+    """The definitions a snapshot pins beside the zones' content: the manifest, what its state file
+    knows of the sources (their facts, not the run records), the feature definitions and the code
+    revision of `project_root`."""
+    from datacentric.sources.state import state_facts_sha256
+
     return {
         "manifest_sha256": loaded.sha256,
-        "manifest_state_sha256": sha256_file(state_file) if state_file.exists() else None,
+        "manifest_state_sha256": state_facts_sha256(repository, loaded.name),
         "feature_definitions_sha256": definitions_sha256(loaded.spec.features),
         "code_revision": code_revision(project_root),
     }

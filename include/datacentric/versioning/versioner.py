@@ -276,11 +276,13 @@ class Versioner:
             reproduction: dict[str, Any] = {"status": "new", "tag": tag}
             if existing is not None:
                 reproduction = self.compare(tag, zones=zones)
-                if reproduction["status"] == "identical" and changed and tree != self._tree_of(existing):
-                    # Every tagged file is still there, but this snapshot brings content no state has yet
-                    # (e.g. late data for the interval): that is a new state, not the tagged one.
-                    reproduction["status"] = "different"
                 recorded = self.resolve(tag)
+                if (reproduction["status"] == "identical" and changed and tree != self._tree_of(existing)
+                        and state_id != recorded["data_state_id"]):
+                    # Every tagged file is still there, but this snapshot brings content no state has yet
+                    # (e.g. late data for the interval): that is a new state, not the tagged one. (Equal
+                    # ids mean equal content and definitions: the commit differs in run records only.)
+                    reproduction["status"] = "different"
                 recorded_pins = _pins_of(recorded)
                 reproduction["pins_differing"] = sorted(
                     k for k in set(recorded_pins) | set(all_pins)

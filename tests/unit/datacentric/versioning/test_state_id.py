@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
+# dvc binds its log handlers to sys.stdout when first imported: import it before a test's capsys
+# makes that a capture stream, closed with the test.
+import dvc  # noqa: F401
 import pandas as pd
 import pytest
 from datacentric.cli import main
@@ -56,3 +60,58 @@ def test_the_command_line_and_the_library_give_the_same_data_state_id(
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["data_state_id"] == snap.data_state_id
     assert printed["tag"] == snap.tag == "datacentric_ingest/validated/20261031T000000Z"
+
+
+def _built_by(root: Path, run_id: str, loaded, rows: int = 50) -> DataRepository:
+    """A repository as a run `run_id` leaves it: a raw file and the state file's facts and run record."""
+    from datacentric.sources.state import record_source
+
+    repo = DataRepository(root).init()
+    repo.publish_frame("raw", "reviews/a.parquet", pd.DataFrame({"id": range(rows), "text": ["x"] * rows}),
+                       run_id=run_id)
+    record_source(repo, loaded.name, "reviews", {"type": "file", "files": {"a.jsonl": "abc"}, "rows": rows},
+                  {"last_run": {"run_id": run_id, "at": f"2026-12-0{len(run_id) % 9 + 1}T00:00:00+00:00"}},
+                  run_id=run_id)
+    return repo
+
+
+def test_the_same_content_gets_the_same_id_whoever_made_it_and_whenever(
+    tmp_path: Path, bundled_manifest: Path
+) -> None:
+    loaded = load_manifest(bundled_manifest)
+    first = _built_by(tmp_path / "a", "scheduled__2026-10-31T00:00:00+00:00", loaded)
+    second = _built_by(tmp_path / "b", "backfill__2026-10-31T00:00:00+00:00_retry", loaded)
+    # The run records differ: the change logs and the state files' last runs name other runs.
+    assert first.root.joinpath("changelog.jsonl").read_bytes() != second.root.joinpath("changelog.jsonl").read_bytes()
+    assert first.state_path(loaded.name).read_bytes() != second.state_path(loaded.name).read_bytes()
+    snaps = [snapshot_stage(loaded, "validated", dag_id="d", interval_key="20261031T000000Z",
+                            versioner=Versioner(repo.root), repository=repo, run={"run_id": run})
+             for repo, run in ((first, "r1"), (second, "r2"))]
+    assert snaps[0].pins["data_tree"] != snaps[1].pins["data_tree"]  # recorded, not part of the id
+    assert snaps[0].data_state_id == snaps[1].data_state_id
+    # Other content, other id.
+    third = _built_by(tmp_path / "c", "scheduled__2026-10-31T00:00:00+00:00", loaded, rows=51)
+    other = snapshot_stage(loaded, "validated", dag_id="d", interval_key="20261031T000000Z",
+                           versioner=Versioner(third.root), repository=third)
+    assert other.data_state_id != snaps[0].data_state_id
+
+
+def test_a_re_run_that_only_records_itself_is_the_tagged_state(tmp_path: Path, bundled_manifest: Path) -> None:
+    from datacentric.sources.state import record_source
+
+    loaded = load_manifest(bundled_manifest)
+    repo = _built_by(tmp_path / "repo", "r1", loaded)
+    versioner = Versioner(repo.root)
+    first = snapshot_stage(loaded, "validated", dag_id="d", interval_key="i1", versioner=versioner, repository=repo)
+    # The re-run finds the same facts but records its own run: only the state file's run record changes.
+    record_source(repo, loaded.name, "reviews", {"type": "file", "files": {"a.jsonl": "abc"}, "rows": 50},
+                  {"last_run": {"run_id": "r2", "at": "2026-12-08T00:00:00+00:00"}}, run_id="r2")
+    again = snapshot_stage(loaded, "validated", dag_id="d", interval_key="i1", versioner=versioner, repository=repo)
+    assert again.reproduction["status"] == "identical"
+    assert (again.tag, again.data_state_id) == (first.tag, first.data_state_id)
+    tags = subprocess.run(["git", "tag"], cwd=repo.root, capture_output=True, text=True, check=True).stdout.split()
+    assert tags == ["d/validated/i1"]
+    # New facts (a source file changed) are a new state.
+    record_source(repo, loaded.name, "reviews", {"type": "file", "files": {"a.jsonl": "abd"}, "rows": 50}, None)
+    changed = snapshot_stage(loaded, "validated", dag_id="d", interval_key="i1", versioner=versioner, repository=repo)
+    assert changed.tag == "d/validated/i1+2" and changed.data_state_id != first.data_state_id
