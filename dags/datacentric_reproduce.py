@@ -12,8 +12,9 @@ Trigger it with the `state` Param:
 * a data state id: `ds-cbcd8f0a24e98e1f` (from a snapshot task's XCom, an Asset event or
   `python -m datacentric states`);
 * a tag: `datacentric_pipeline/final/20261031T000000Z`;
-* an ISO date or time: the last state snapshotted at or before it (`2026-10-31` means the end of
-  that day, UTC);
+* an ISO date or time: the data's date, the last state whose data interval ends at or before it
+  (`2026-10-31` means the end of that day, UTC, so the state of that day's interval is found); with
+  the `dates` Param set to `snapshot`, the last state snapshotted at or before it (wall-clock time);
 * `latest`.
 
 `workspace` names the folder (empty: `$DATACENTRIC_VAR/reproduce/<data state id>`). Running again
@@ -49,8 +50,15 @@ NAME = "shop"
             type="string",
             minLength=1,
             title="Data state",
-            description="A data state id (ds-…), a tag, a commit, an ISO date/time (the last state at or "
-            "before it) or 'latest'.",
+            description="A data state id (ds-…), a tag, a commit, an ISO date/time or 'latest'.",
+        ),
+        "dates": Param(
+            "data",
+            type="string",
+            enum=["data", "snapshot"],
+            title="A date names",
+            description="data: the data's date, the last state whose interval ends at or before it; "
+            "snapshot: the last state snapshotted at or before it (wall-clock time).",
         ),
         "workspace": Param(
             "",
@@ -65,6 +73,7 @@ def datacentric_reproduce() -> None:
         task_id="restore_and_verify",
         state="{{ params.state }}",
         workspace="{{ params.workspace }}",
+        dates="{{ params.dates }}",
         inlets=[snapshot_asset(NAME)],
     )
 

@@ -52,8 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", required=True, help="the stage just finished, e.g. validated")
     p.add_argument("--interval", required=True, help="the interval key, e.g. 20261031T000000Z")
     p = sub.add_parser("restore", help="restore a data state into a folder")
-    p.add_argument("ref")
+    p.add_argument("ref", help="a data state id (ds-...), a tag, a commit, an ISO date/time or 'latest'")
     p.add_argument("dest", type=Path)
+    p.add_argument("--dates", choices=("data", "snapshot"), default="data",
+                   help="what a date names: the data's date, the last state whose interval ends at or before it "
+                   "(default), or the snapshot's wall-clock time")
     p = sub.add_parser("summary", help="where the results of the last run are")
     p.add_argument("--manifest", type=Path, default=BUNDLED_MANIFEST)
     p = sub.add_parser("ingest", help="ingest sources into the repository, outside Airflow")
@@ -132,7 +135,7 @@ def _snapshot(args: argparse.Namespace, settings: Settings) -> int:
 def _restore(args: argparse.Namespace, settings: Settings) -> int:
     from datacentric.versioning.versioner import Versioner
 
-    result = Versioner.from_settings(settings).restore(args.ref, args.dest)
+    result = Versioner.from_settings(settings).restore(args.ref, args.dest, dates=args.dates)
     print(f"restored {result['data_state_id']} ({result['tag']}) into {args.dest}; "
           f"{result['files_verified']} files verified against their hashes")
     return 0

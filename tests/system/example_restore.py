@@ -3,7 +3,7 @@
 
 A data state id (`ds-…`) names one snapshot of the data repository and pins its content, the
 manifest, the label version, the feature definitions and the code revision. This DAG restores one
-state (an id, a tag, a commit, an ISO date for the last state at or before it, or `latest`) into a
+state (an id, a tag, a commit, an ISO date for the data's date, or `latest`) into a
 workspace folder, which verifies every file against the hash DVC recorded for it; then it reads the
 restored validated zone, as a training job would, and finally removes the workspace.
 

@@ -16,14 +16,14 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datacentric.errors import RepositoryError, TimeFormatError
+from datacentric.errors import ParamError, RepositoryError, TimeFormatError
 from datacentric.hashing import sha256_json
 from datacentric.repository.store import CHANGELOG, ZONES
-from datacentric.times import parse_instant
+from datacentric.times import is_date_only, parse_instant, parse_time
 from datacentric.versioning import scanner
 from datacentric.versioning.cache import ObjectStore, atomic_write_bytes, md5_file, object_path
 from datacentric.versioning.dvcfiles import ZoneContent, content_tuple, dvc_file_text, parse_dvc_file
@@ -44,6 +44,8 @@ TRACKED_ZONES = tuple(ZONES)
 
 
 REMOTE_NAME = "storage"
+# What a date given to resolve/restore names: the data's interval end, or the snapshot's wall-clock time.
+DATE_MEANINGS = ("data", "snapshot")
 
 
 # Cache link types, best first; the first one the filesystem supports is used (see module doc).
@@ -502,11 +504,17 @@ class Versioner:
             states.append({**record, "tag": name, "commit": commit, "date": record.get("taken_at") or date})
         return sorted(states, key=state_time)
 
-    def resolve(self, ref: str) -> dict[str, Any]:
+    def resolve(self, ref: str, *, dates: str = "data") -> dict[str, Any]:
         """A data state by id, tag, commit (or its prefix of 7+ characters), ISO date/time or "latest".
 
-        A date/time names the last state snapshotted at or before it (UTC when no offset is given;
-        a bare date means the end of that day)."""
+        A date/time names, with `dates="data"` (the default), the data's date: the last state whose
+        data interval ends at or before it (a bare date D means the end of day D, so the state of the
+        interval [D, D+1) is found); with `dates="snapshot"`, the wall-clock time of the snapshot: the
+        last state snapshotted at or before it (a bare date means the end of that day). UTC when no
+        offset is given."""
+        if dates not in DATE_MEANINGS:
+            raise ParamError(f"dates={dates!r}: a date names the data's interval end ('data') or the "
+                             "snapshot's time ('snapshot')")
         ref = str(ref).strip()
         states = self.states()
         if ref == "latest" and states:
@@ -518,19 +526,29 @@ class Versioner:
             for state in reversed(states):
                 if state["commit"].startswith(ref):
                     return state
-        when = _parse_when(ref)
+        when = _parse_when(ref, dates)
         if when is not None:
-            for state in reversed(states):
-                if state_time(state) <= when:
-                    return state
-            raise RepositoryError(f"no data state at or before {when.isoformat()} in {self.root} "
-                                  f"(the first is from {states[0]['date'] if states else 'never'})")
+            if dates == "snapshot":
+                for state in reversed(states):
+                    if state_time(state) <= when:
+                        return state
+                raise RepositoryError(f"no data state snapshotted at or before {when.isoformat()} in {self.root} "
+                                      f"(the first is from {states[0]['date'] if states else 'never'})")
+            dated = sorted(((data_end(s), state_time(s), i, s) for i, s in enumerate(states)), key=lambda t: t[:3])
+            before = [t[3] for t in dated if t[0] <= when]
+            if before:
+                return before[-1]
+            first = dated[0][0].isoformat() if dated else "none: no state yet"
+            raise RepositoryError(f"no data state whose interval ends at or before {when.isoformat()} in "
+                                  f"{self.root} (the earliest interval end is {first}; dates='snapshot' looks "
+                                  "up the snapshots' wall-clock times instead)")
         raise RepositoryError(f"no data state {ref!r} in {self.root} (known: {len(states)} tagged states); "
                               "give a data state id (ds-...), a tag, a commit, an ISO date or 'latest'")
 
     # -- restore -------------------------------------------------------------------------------
 
-    def restore(self, ref: str, dest: Path | str, *, link_types: Iterable[str] = RESTORE_LINK_TYPES) -> dict[str, Any]:
+    def restore(self, ref: str, dest: Path | str, *, link_types: Iterable[str] = RESTORE_LINK_TYPES,
+                dates: str = "data") -> dict[str, Any]:
         """Materialise the data state `ref` into `dest` (absent or empty) and verify every file's hash.
 
         The state is restored into a temporary sibling folder and renamed into place when complete,
@@ -539,7 +557,7 @@ class Versioner:
         """
         from dvc.repo import Repo
 
-        state = self.resolve(ref)
+        state = self.resolve(ref, dates=dates)
         dest = Path(dest)
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise RepositoryError(f"restore target {dest} is not empty")
@@ -580,10 +598,10 @@ class Versioner:
             raise
         return {**state, "restored_to": str(dest), "files_verified": verified, "restored_from": source}
 
-    def ensure_restored(self, ref: str, dest: Path | str) -> dict[str, Any]:
+    def ensure_restored(self, ref: str, dest: Path | str, *, dates: str = "data") -> dict[str, Any]:
         """`restore`, except that a `dest` already holding this state (a retry, a second run) is only
         verified again. A `dest` holding anything else is an error."""
-        state = self.resolve(ref)
+        state = self.resolve(ref, dates=dates)
         dest = Path(dest)
         if dest.is_dir() and any(dest.iterdir()):
             head = None
@@ -713,13 +731,34 @@ def _pins_of(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in _META_KEYS}
 
 
-def _parse_when(ref: str) -> datetime | None:
+def _parse_when(ref: str, dates: str) -> datetime | None:
     if not re.match(r"^\d{4}-\d{2}-\d{2}", ref):
         return None
     try:
+        if dates == "data" and is_date_only(ref):
+            # The end of day D as an interval end: the start of D+1, where the interval [D, D+1) ends.
+            start = parse_instant(ref, "restore target")
+            assert start is not None
+            return start + timedelta(days=1)
         return parse_instant(ref, "restore target", day_end=True)
     except TimeFormatError as exc:
         raise RepositoryError(f"{exc} (it looks like a date)") from None
+
+
+def data_end(state: dict[str, Any]) -> datetime:
+    """Where the data of a state ends: its run's interval end, else the interval key of its tag
+    (<dag>/<stage>/<YYYYmmddTHHMMSSZ>[+n]), else (a state of no interval) when it was taken, which its
+    data cannot postdate."""
+    end = (state.get("run") or {}).get("interval_end")
+    if end:
+        parsed = parse_time(end)
+        if parsed is not None:
+            return parsed
+    key = str(state.get("tag", "")).rsplit("/", 1)[-1].split("+", 1)[0]
+    try:
+        return datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return state_time(state)
 
 
 def snapshot_stage(

@@ -108,16 +108,20 @@ class RestoreStateOperator(BaseOperator):
 
     :param state: data state id, tag, commit, ISO date or "latest" (templated)
     :param workspace: folder to restore into (templated); empty: <DATACENTRIC_VAR>/reproduce/<data state id>
+    :param dates: what a date in `state` names (templated): "data", the last state whose data interval
+        ends at or before it (default), or "snapshot", the last state snapshotted at or before it
     :param remote_conn_id: Airflow AWS connection for an S3 DVC remote; default: the environment
     """
 
-    template_fields: Sequence[str] = ("state", "workspace")
+    template_fields: Sequence[str] = ("state", "workspace", "dates")
     ui_color = "#fff4e0"
 
-    def __init__(self, *, state: str, workspace: str = "", remote_conn_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, state: str, workspace: str = "", dates: str = "data", remote_conn_id: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state = state
         self.workspace = workspace
+        self.dates = dates
         self.remote_conn_id = remote_conn_id
 
     @fail_fast_on_bad_input
@@ -125,7 +129,7 @@ class RestoreStateOperator(BaseOperator):
         from pathlib import Path
 
         versioner = DataRepositoryHook().get_versioner(self.remote_conn_id)
-        state = versioner.resolve(self.state)
+        state = versioner.resolve(self.state, dates=self.dates)
         workspace = (Path(self.workspace) if str(self.workspace or "").strip()
                      else DataRepositoryHook().settings.var_dir / "reproduce" / state["data_state_id"])
         result = versioner.ensure_restored(state["data_state_id"], workspace)

@@ -9,12 +9,13 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
-from datacentric.errors import RepositoryError
+from datacentric.errors import ParamError, RepositoryError
 from datacentric.repository.store import DataRepository
 from datacentric.versioning import cache, scanner, state_id
 from datacentric.versioning.state_id import tag_name
@@ -274,13 +275,43 @@ def test_resolve_by_id_tag_commit_latest_and_date(repo: DataRepository) -> None:
     assert v.resolve(first.commit[:10])["tag"] == "t/1"
     assert v.resolve("latest")["tag"] == "t/2"
     taken = state_id.state_time(v.states()[-1])
-    assert v.resolve(taken.isoformat())["tag"] == "t/2"
-    assert v.resolve((taken - timedelta(microseconds=1)).isoformat())["tag"] == "t/1"
-    assert v.resolve(taken.strftime("%Y-%m-%d"))["tag"] == "t/2", "a bare date means the end of that day"
-    with pytest.raises(RepositoryError, match="no data state at or before"):
-        v.resolve((taken - timedelta(days=2)).strftime("%Y-%m-%d"))
+    assert v.resolve(taken.isoformat(), dates="snapshot")["tag"] == "t/2"
+    assert v.resolve((taken - timedelta(microseconds=1)).isoformat(), dates="snapshot")["tag"] == "t/1"
+    assert v.resolve(taken.strftime("%Y-%m-%d"), dates="snapshot")["tag"] == "t/2", "a bare date: its end"
+    with pytest.raises(RepositoryError, match="no data state snapshotted at or before"):
+        v.resolve((taken - timedelta(days=2)).strftime("%Y-%m-%d"), dates="snapshot")
     with pytest.raises(RepositoryError, match="is not an ISO date or date-time"):
         v.resolve("2026-13-45")
+    with pytest.raises(ParamError, match="dates='wall'"):
+        v.resolve("latest", dates="wall")
+
+
+def test_a_date_names_the_data_s_date_not_the_snapshot_s(repo: DataRepository) -> None:
+    """Days snapshotted out of order (a backfill of past days after today's run): a date finds the
+    state of the data's interval, whenever it was taken; the snapshot time is asked for by name."""
+    v = Versioner(repo.root)
+
+    def day(key: str, rows: int) -> Any:
+        repo.publish_frame("raw", f"src/{key}.parquet", pd.DataFrame({"x": range(rows)}))
+        start = datetime.strptime(key, "%Y%m%d").replace(tzinfo=UTC)
+        return v.snapshot(f"d/validated/{(start + timedelta(days=1)):%Y%m%dT%H%M%SZ}", message=key,
+                          run={"interval_start": start.isoformat(),
+                               "interval_end": (start + timedelta(days=1)).isoformat()})
+
+    today = day("20261201", 1)            # the scheduled run of 2026-12-01, interval [12-01, 12-02)
+    past = [day("20261108", 2), day("20261109", 3)]  # then a backfill of two past days
+    assert v.resolve("2026-11-08")["data_state_id"] == past[0].data_state_id
+    assert v.resolve("2026-11-09")["data_state_id"] == past[1].data_state_id
+    assert v.resolve("2026-11-20")["data_state_id"] == past[1].data_state_id  # no state of later data
+    assert v.resolve("2026-11-09T00:00:00Z")["data_state_id"] == past[0].data_state_id  # [11-08, 11-09) ends
+    assert v.resolve("2026-12-01")["data_state_id"] == today.data_state_id
+    with pytest.raises(RepositoryError, match="interval ends at or before 2026-11-08T00:00:00"):
+        v.resolve("2026-11-07")
+    # By snapshot time, the backfill's states are the newest.
+    assert v.resolve("2099-01-01", dates="snapshot")["data_state_id"] == past[1].data_state_id
+    # A state without run interval (the command line's) dates by its tag's interval key.
+    cli = v.snapshot("d/validated/20261203T000000Z", message="cli")
+    assert v.resolve("2026-12-02")["tag"] == cli.tag
 
 
 def test_unknown_state(repo: DataRepository) -> None:
