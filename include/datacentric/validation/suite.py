@@ -76,6 +76,8 @@ class ValidationResult:
     problems: list[str] = field(default_factory=list)
     # What is worth knowing but does not fail the gate (warning-severity rules).
     warnings: list[str] = field(default_factory=list)
+    # Which input rows were quarantined (True) or are valid (False), by position.
+    flags: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.rows_in != self.rows_valid + self.rows_quarantined:
@@ -625,6 +627,7 @@ def _assemble(
         max_quarantine_fraction=max_fraction,
         problems=problems,
         warnings=warnings,
+        flags=bad,
     )
     log = logger.info if result.success else logger.warning
     log(

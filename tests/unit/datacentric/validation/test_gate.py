@@ -190,27 +190,108 @@ def test_the_summary_carries_lineage_to_what_it_judged(tmp_path: Path) -> None:
     assert [i["rows"] for i in lineage["inputs"]] == [20, 11]
     assert lineage["manifest_sha256"] == shop.loaded.sha256
     assert len(lineage["suite_sha256"]) == 64 and lineage["expectations_file"] is None
-    validated = shop.repo.path("validated", "orders", "data.parquet")
-    quarantine = shop.repo.path("quarantine", "orders", "validate", "data.parquet")
+    # One validated partition per raw partition, a quarantine partition where rows failed.
+    units = [p.name for p in raw]
+    validated = [shop.repo.path("validated", "orders", u) for u in units]
+    quarantine = shop.repo.path("quarantine", "orders", "validate", units[1])
     assert lineage["outputs"] == {
-        "validated": {"path": shop.repo.relative(validated), "sha256": sha256_file(validated), "rows": 30},
-        "quarantine": {"path": shop.repo.relative(quarantine), "sha256": sha256_file(quarantine), "rows": 1},
+        "validated": [{"path": shop.repo.relative(v), "sha256": sha256_file(v), "rows": n}
+                      for v, n in zip(validated, [20, 10], strict=True)],
+        "quarantine": [{"path": shop.repo.relative(quarantine), "sha256": sha256_file(quarantine), "rows": 1}],
     }
+    assert not shop.repo.path("quarantine", "orders", "validate", units[0]).exists()
+    index = shop.report("orders", "partitions.json")
+    assert index["totals"] == {"rows_in": 31, "rows_valid": 30, "rows_quarantined": 1}
+    assert {u: (e["rows_in"], e["rows_valid"], e["rows_quarantined"]) for u, e in index["partitions"].items()} == {
+        units[0]: (20, 20, 0), units[1]: (11, 10, 1)}
     stored = shop.report("orders", "summary.json")
     assert "run_id" not in stored and "data_docs" not in stored  # run-specific: XCom only
     assert summary["run_id"] == "manual__1"
     assert len(stored["expectations"]) == stored["expectations_evaluated"] == 9
 
 
-def test_validating_unchanged_data_again_changes_nothing(tmp_path: Path) -> None:
+def test_validating_unchanged_data_again_reads_and_changes_nothing(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     shop = Shop(tmp_path)
     shop.land("orders", "orders-1.jsonl", [order(i) for i in range(30)] + [order(40, status="lost")])
     shop.ingest()
     first = shop.validate(run_id="r1")
+    assert (first["rows_in"], first["partitions"]["validated"]) == (31, ["orders-1.parquet"])
     log = (shop.repo.root / "changelog.jsonl").read_text(encoding="utf-8")
+    read = []
+    real_read = pd.read_parquet
+    monkeypatch.setattr(pd, "read_parquet", lambda path, *a, **k: read.append(str(path)) or real_read(path, *a, **k))
     second = shop.validate(run_id="r2")
     assert (shop.repo.root / "changelog.jsonl").read_text(encoding="utf-8") == log
-    assert {k: v for k, v in first.items() if k != "run_id"} == {k: v for k, v in second.items() if k != "run_id"}
+    assert not [r for r in read if "/raw/" in r], "an unchanged raw partition was read again"
+    assert second["success"] and not second["published"] and second["rows_in"] == 0
+    assert second["message"] == ("source 'orders': nothing new to validate: 1 partition(s) unchanged since they "
+                                 "were validated")
+
+
+def test_a_run_judges_only_its_new_partitions_and_its_thresholds_on_them(tmp_path: Path) -> None:
+    shop = Shop(tmp_path, max_fraction=0.05)
+    shop.land("orders", "orders-1.jsonl", [order(i) for i in range(1000)])
+    shop.ingest()
+    assert shop.validate()["success"]
+    before = {p: p.read_bytes() for p in shop.repo.files("validated", "orders")}
+    # A day with 10% bad rows: under 5% of the whole history (1,100 rows), but the run is judged on its day.
+    shop.land("orders", "orders-2.jsonl", [order(i) for i in range(1000, 1090)]
+              + [order(i, status="lost") for i in range(1090, 1100)])
+    shop.ingest(run_id="r2")
+    summary = shop.validate(run_id="r2")
+    assert summary["partitions"] == {"validated": ["orders-2.parquet"], "unchanged": 1, "removed": []}
+    assert (summary["rows_in"], summary["rows_quarantined"]) == (100, 10)
+    assert not summary["success"]
+    assert summary["problems"] == ["quarantined 10 of 100 rows (10.00%), more than max_quarantine_fraction 5.00%"]
+    assert {p: p.read_bytes() for p in shop.repo.files("validated", "orders")} == before  # nothing of a failed run
+
+
+def test_keys_are_unique_across_partitions_by_a_key_only_read(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)  # fail_on_duplicate_keys: false: repeated keys are quarantined
+    shop.land("orders", "orders-1.jsonl", [order(i) for i in range(20)])
+    shop.ingest()
+    shop.validate()
+    shop.land("orders", "orders-2.jsonl", [order(i) for i in range(18, 25)])  # 18 and 19 again
+    shop.ingest(run_id="r2")
+    summary = shop.validate(run_id="r2")
+    assert (summary["rows_in"], summary["rows_valid"], summary["rows_quarantined"]) == (7, 5, 2)
+    quarantined = shop.repo.read_frame("quarantine", "orders", "validate")
+    assert sorted(quarantined["order_id"]) == ["O000018", "O000019"]
+    assert set(quarantined["_reasons"]) == {json.dumps([UNIQUE_KEY])}
+    assert shop.repo.read_frame("validated", "orders")["order_id"].is_unique
+    assert shop.zone_rows("validated", "orders") + shop.zone_rows("quarantine", "orders") == 27
+
+    strict = Shop(tmp_path / "strict", validation="{}")  # the default fails the gate instead
+    strict.land("orders", "orders-1.jsonl", [order(i) for i in range(20)])
+    strict.ingest()
+    strict.validate()
+    strict.land("orders", "orders-2.jsonl", [order(19)])
+    strict.ingest(run_id="r2")
+    failed = strict.validate(run_id="r2")
+    assert not failed["success"]
+    assert failed["problems"] == [f"{UNIQUE_KEY} failed: 1 rows repeat keys of partitions validated before, "
+                                  "e.g. ['O000019']"]
+
+
+def test_a_removed_raw_partition_takes_its_validated_rows_along_and_old_layouts_migrate(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.land("orders", "orders-1.jsonl", [order(i) for i in range(10)])
+    shop.land("orders", "orders-2.jsonl", [order(i) for i in range(10, 20)] + [order(20, status="lost")])
+    shop.ingest()
+    # A repository of the one-file layout: validated/<source>/data.parquet.
+    shop.repo.publish_frame("validated", "orders/data.parquet", pd.DataFrame({"order_id": ["O000001"]}))
+    shop.validate()
+    assert sorted(p.name for p in shop.repo.files("validated", "orders")) == ["orders-1.parquet", "orders-2.parquet"]
+    shop.repo.remove("raw", "orders/orders-2.parquet", reason="test", run_id="r2")
+    summary = shop.validate(run_id="r2")
+    assert summary["partitions"] == {"validated": [], "unchanged": 1, "removed": ["orders-2.parquet"]}
+    assert [p.name for p in shop.repo.files("validated", "orders")] == ["orders-1.parquet"]
+    assert not shop.repo.files("quarantine", "orders", "validate")
+    assert list(shop.report("orders", "partitions.json")["partitions"]) == ["orders-1.parquet"]
+    removed = {r.path: r.provenance.get("reason") for r in shop.repo.changelog() if r.op == "remove"}
+    assert set(removed) >= {"validated/orders/data.parquet", "validated/orders/orders-2.parquet",
+                            "quarantine/orders/validate/orders-2.parquet"}
 
 
 def test_validating_again_changes_nothing_and_a_killed_run_is_finished_by_its_retry(
@@ -240,8 +321,8 @@ def test_validating_again_changes_nothing_and_a_killed_run_is_finished_by_its_re
     second = shop.validate(run_id="r2")
     assert (shop.repo.root / "changelog.jsonl").read_text(encoding="utf-8") == log
     assert {p: p.read_bytes() for p in files} == files
-    assert {k: v for k, v in first.items() if k != "run_id"} == {k: v for k, v in second.items() if k != "run_id"}
     assert (first["rows_valid"], first["rows_quarantined"]) == (40, 1)
+    assert second["rows_in"] == 0 and second["success"]  # nothing left to do
 
 
 def test_when_no_row_fails_any_more_the_old_quarantine_file_is_removed(tmp_path: Path) -> None:
@@ -254,7 +335,7 @@ def test_when_no_row_fails_any_more_the_old_quarantine_file_is_removed(tmp_path:
     assert shop.validate(run_id="r2")["rows_quarantined"] == 0
     assert not shop.repo.files("quarantine", "orders", "validate")
     removed = [r for r in shop.repo.changelog() if r.op == "remove"]
-    assert [r.path for r in removed] == ["quarantine/orders/validate/data.parquet"]
+    assert [r.path for r in removed] == ["quarantine/orders/validate/orders-1.parquet"]
 
 
 # -- drift, through the stage ------------------------------------------------------------------
@@ -267,7 +348,7 @@ def drifted(tmp_path: Path, policy: str) -> tuple[Shop, dict, bytes, bytes]:
     shop.ingest()
     assert shop.validate()["success"]
     schema_before = shop.repo.path("reports", "validation/orders/schema.json").read_bytes()
-    validated_before = shop.repo.path("validated", "orders", "data.parquet").read_bytes()
+    validated_before = shop.repo.path("validated", "orders", "orders-1.parquet").read_bytes()
     shop.land("orders", "orders-2.jsonl", [order(i, coupon=f"C{i}") for i in range(20, 30)])
     shop.ingest(run_id="r2")
     return shop, shop.validate(run_id="r2"), schema_before, validated_before
@@ -279,7 +360,8 @@ def test_drift_policy_fail_stops_the_source(tmp_path: Path) -> None:
     assert summary["problems"] == ["schema drift: new column 'coupon' (str): fails the gate"]
     assert summary["drift"]["outcome"] == "fail"
     assert "Schema:\n  - schema drift: new column 'coupon' (str): fails the gate" in summary["message"]
-    assert shop.repo.path("validated", "orders", "data.parquet").read_bytes() == validated_before
+    assert shop.repo.path("validated", "orders", "orders-1.parquet").read_bytes() == validated_before
+    assert not shop.repo.path("validated", "orders", "orders-2.parquet").exists()
     assert shop.repo.path("reports", "validation/orders/schema.json").read_bytes() == schema_before
 
 
@@ -289,7 +371,10 @@ def test_drift_policy_warn_passes_and_keeps_warning(tmp_path: Path) -> None:
     assert summary["warnings"] == ["schema drift: new column 'coupon' (str): warning"]
     assert shop.repo.read_frame("validated", "orders")["coupon"].notna().sum() == 10
     assert shop.repo.path("reports", "validation/orders/schema.json").read_bytes() == schema_before
-    assert shop.validate(run_id="r3")["warnings"] == summary["warnings"]  # until someone accepts it
+    assert shop.validate(run_id="r3")["warnings"] == []  # nothing new: nothing judged
+    shop.land("orders", "orders-3.jsonl", [order(i, coupon=f"C{i}") for i in range(30, 35)])
+    shop.ingest(run_id="r4")
+    assert shop.validate(run_id="r4")["warnings"] == summary["warnings"]  # until someone accepts it
 
 
 def test_drift_policy_evolve_accepts_the_new_schema(tmp_path: Path) -> None:
@@ -300,6 +385,8 @@ def test_drift_policy_evolve_accepts_the_new_schema(tmp_path: Path) -> None:
     ]
     accepted = shop.report("orders", "schema.json")["columns"]
     assert accepted["coupon"] == {"type": "str", "declared": None}
+    shop.land("orders", "orders-3.jsonl", [order(i, coupon=f"C{i}") for i in range(30, 35)])
+    shop.ingest(run_id="r3")
     assert shop.validate(run_id="r3")["drift"]["changes"] == []
 
 
@@ -362,8 +449,8 @@ def test_orphans_are_counted_and_published(tmp_path: Path) -> None:
     assert relationship_failures([report]) == []
     stored = json.loads(shop.repo.path("reports", "validation/relationships.json").read_text())
     assert stored["relationships"] == [report]
-    assert [i["path"] for i in stored["lineage"]["inputs"]] == ["validated/customers/data.parquet",
-                                                                "validated/orders/data.parquet"]
+    assert [i["path"] for i in stored["lineage"]["inputs"]] == ["validated/customers/customers-1.parquet",
+                                                                "validated/orders/orders-1.parquet"]
     log = (shop.repo.root / "changelog.jsonl").read_text()
     check_relationships(shop.loaded, shop.repo, run_id="r2")
     assert (shop.repo.root / "changelog.jsonl").read_text() == log  # same data, same report: no change
