@@ -77,6 +77,12 @@ def load_manifest(path: str | Path) -> LoadedManifest:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError(f"{path}: manifest file not found") from None
+    except IsADirectoryError:
+        found = sorted([*path.glob("manifest.yaml"), *path.glob("*/manifest.yaml")])[:1]
+        hint = f", e.g. {found[0]}" if found else ""
+        raise ManifestError(f"{path}: a folder, not a manifest file; give the manifest's YAML file{hint}") from None
+    except PermissionError:
+        raise ManifestError(f"{path}: the manifest file cannot be read (permission denied)") from None
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return parse_manifest(text, path)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from datacentric.errors import SourceError
+from datacentric.errors import ParamError, SourceError
 from datacentric.times import as_utc
 
 
@@ -40,7 +40,8 @@ class Window:
             if value is not None:
                 object.__setattr__(self, name, as_utc(value))
         if self.start is not None and self.end is not None and self.start >= self.end:
-            raise ValueError(f"window start {self.start.isoformat()} is not before its end {self.end.isoformat()}")
+            raise ParamError(f"window start {self.start.isoformat()} is not before its end {self.end.isoformat()} "
+                             "(--start/--end, or the run's data interval)")
 
     @property
     def is_catch_up(self) -> bool:
