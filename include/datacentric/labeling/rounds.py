@@ -363,6 +363,7 @@ def consolidate_round(
             "label": model.labels_.to_numpy(dtype=object)[order],
             "confidence": model.probas_.to_numpy(dtype=float).max(axis=1, initial=0.0)[order],
             "votes": per_item["votes"].reindex(tasks).to_numpy(dtype="int64"),
+            "agreement": _agreement(pooled, model.labels_).reindex(tasks).to_numpy(dtype=float),
             "annotators": per_item["annotators"].reindex(tasks).to_list(),
             "jobs": per_item["jobs"].reindex(tasks).to_list(),
             "round": (rounds.reindex(tasks.astype(str)).fillna(0) if rounds is not None else pd.Series(0, index=tasks))
@@ -424,3 +425,12 @@ def consolidate_round(
         published.path, output.path, workers_published.path, rejected_path, len(no_answer), messages,
         responses_rejected,
     )
+
+
+def _agreement(votes: pd.DataFrame, labels: pd.Series) -> pd.Series:
+    """Per item, the share of its votes that gave the consolidated label. A model's posterior can be
+    sure of a label few votes gave (Dawid-Skene, when workers who are near perfect elsewhere disagree
+    on one item, picks a class nobody else uses at confidence 1.0); the share of the votes cannot."""
+    chosen = votes["task"].map(labels.rename(index=str).to_dict()) if len(votes) else votes["task"]
+    agree = (votes["label"].astype(str) == chosen.astype(str)).groupby(votes["task"].astype(str)).mean()
+    return agree.rename("agreement")

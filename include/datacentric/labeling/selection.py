@@ -28,15 +28,20 @@ def _read_all(repo: DataRepository, task: str, folder: str, columns: list[str] |
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*(columns or []), "_file"])
 
 
+# A label that at most this share of an item's votes gave has no majority behind it.
+NO_MAJORITY = 0.5
+
+
 def current_labels(repo: DataRepository, task: str, *, as_of: str | None = None) -> pd.DataFrame:
-    """The newest consolidated label of every item: columns task, label, confidence, job_name,
-    consolidated_at, and rounds (how many rounds consolidated a label for it).
+    """The newest consolidated label of every item: columns task, label, confidence, agreement (the
+    share of its votes for the label), votes, job_name, consolidated_at, and rounds (how many rounds
+    consolidated a label for it).
 
     `as_of` (an ISO time like consolidated_at) ignores rounds consolidated after it, so a re-run of
     an old interval sees the labels it saw the first time.
     """
     labels = _read_all(repo, task, "consolidated")
-    columns = ["task", "label", "confidence", "job_name", "consolidated_at", "rounds"]
+    columns = ["task", "label", "confidence", "agreement", "votes", "job_name", "consolidated_at", "rounds"]
     if labels.empty:
         return pd.DataFrame(columns=columns)
     labels["task"] = labels["task"].astype(str)
@@ -45,6 +50,9 @@ def current_labels(repo: DataRepository, task: str, *, as_of: str | None = None)
     labels["consolidated_at"] = labels["consolidated_at"].fillna("").astype(str)
     if "job_name" not in labels.columns:
         labels["job_name"] = labels["_file"]
+    # Rounds consolidated before agreement was recorded count as agreed.
+    labels["agreement"] = labels["agreement"].astype(float).fillna(1.0) if "agreement" in labels else 1.0
+    labels["votes"] = labels["votes"].fillna(0).astype("int64") if "votes" in labels else 0
     if as_of is not None:
         labels = labels[labels["consolidated_at"] <= as_of]
         if labels.empty:
@@ -96,7 +104,10 @@ def select_for_labeling(
     if "unlabeled" in task.selection.rules:
         candidates["unlabeled"] = eligible[~eligible["task"].isin(current["task"])].sort_values("task")
     if "low_confidence" in task.selection.rules:
-        low = current[current["confidence"].astype(float) < task.confidence_threshold]
+        # Below the confidence threshold, or with no majority of its votes behind the label, however
+        # sure the model is.
+        low = current[(current["confidence"].astype(float) < task.confidence_threshold)
+                      | ((current["votes"] >= 2) & (current["agreement"].astype(float) <= NO_MAJORITY))]
         low = low.sort_values(["confidence", "task"], kind="stable")[["task"]]
         candidates["low_confidence"] = low.merge(eligible, on="task")
     if "label_issue" in task.selection.rules:

@@ -85,6 +85,11 @@ def test_round_is_idempotent_and_consolidates(reviews_manifest, tmp_path: Path) 
     assert result.votes_in == result.votes_used + result.votes_rejected == 120
     labels = pd.read_parquet(repo.path("labels", result.path.removeprefix("labels/")))
     assert len(labels) == 40 and labels["confidence"].between(1 / 3, 1).all()
+    # agreement: the share of each item's votes that gave its label, from the votes themselves.
+    votes = pd.read_parquet(repo.path("labels", f"sentiment/votes/{job}.parquet"))
+    shares = votes.merge(labels[["task", "label"]], on="task", suffixes=("", "_chosen"))
+    expected = (shares["label"] == shares["label_chosen"]).groupby(shares["task"]).mean()
+    assert labels.set_index("task")["agreement"].to_dict() == pytest.approx(expected.to_dict())
     before = repo.path("labels", result.output_manifest.removeprefix("labels/")).read_bytes()
     consolidate_round(loaded, repo, job_name=job, run_id="r2", created_at=when)
     assert repo.path("labels", result.output_manifest.removeprefix("labels/")).read_bytes() == before
@@ -94,7 +99,7 @@ def test_round_is_idempotent_and_consolidates(reviews_manifest, tmp_path: Path) 
     assert meta["type"] == "groundtruth/text-classification" and line["sentiment"] == CLASSES.index(meta["class-name"])
     # Confidently labeled items are not selected again; those under the threshold go to a relabel round.
     again = select_items(loaded, repo)
-    low = labels["confidence"] < loaded.spec.label_task.confidence_threshold
+    low = (labels["confidence"] < loaded.spec.label_task.confidence_threshold) | (labels["agreement"] <= 0.5)
     assert len(again) == 40 and not set(again["task"]) & set(labels.loc[~low, "task"])
     assert set(again.loc[again["reason"] == "low_confidence", "task"]) == set(labels.loc[low, "task"])
 
@@ -105,3 +110,29 @@ def test_missing_truth_is_a_clear_error(reviews_manifest, tmp_path: Path) -> Non
     repo.publish_frame("validated", "reviews/data.parquet", pd.DataFrame({"id": ["a"], "text": ["t"]}))
     with pytest.raises(LabelingError, match="truth file .* not found"):
         run_round(loaded, repo, landing_root=tmp_path, job_name="j", run_id="r")
+
+
+def test_an_item_whose_votes_all_disagree_is_relabeled_however_sure_the_model_is(
+    reviews_manifest, tmp_path: Path
+) -> None:
+    """Workers who agree on every other item disagree on X, each with a class: Dawid-Skene gives X the
+    class nobody else uses at confidence 1.0 (a degenerate but likely fit); no majority of the votes
+    backs it, so the next round sends X again."""
+    from datacentric.labeling.aggregation.dawid_skene import DawidSkene
+
+    votes = [(f"t{i}", w, ["neg", "neu"][i % 2]) for i in range(100) for w in ("w1", "w2", "w3")]
+    votes += [("X", "w1", "neg"), ("X", "w2", "neu"), ("X", "w3", "pos")]
+    frame = pd.DataFrame(votes, columns=["task", "worker", "label"])
+    model = DawidSkene(CLASSES).fit(frame)
+    assert model.labels_["X"] == "pos" and model.probas_.loc["X"].max() > 0.999
+
+    loaded = parse_manifest(reviews_manifest(LABEL_TASK))
+    repo = DataRepository(tmp_path / "repo").init()
+    ids = ["X", "Y", *[f"t{i}" for i in range(3)]]
+    repo.publish_frame("validated", "reviews/data.parquet", pd.DataFrame({"id": ids, "text": ["t"] * len(ids)}))
+    repo.publish_frame("labels", "sentiment/consolidated/j1.parquet", pd.DataFrame({
+        "task": ids, "label": ["pos", "neg", "neg", "neu", "neg"], "confidence": [1.0, 0.99, 0.99, 0.99, 0.99],
+        "agreement": [1 / 3, 2 / 3, 1.0, 1.0, 1.0], "votes": [3, 3, 3, 3, 3], "job_name": ["j1"] * len(ids),
+        "consolidated_at": ["2026-10-31T00:00:00+00:00"] * len(ids)}))
+    selected = select_items(loaded, repo)
+    assert selected.loc[selected["reason"] == "low_confidence", "task"].tolist() == ["X"]
