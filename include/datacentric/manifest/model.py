@@ -149,6 +149,8 @@ class HttpWindow(_Model):
     partition: Literal["hour", "day", "month"] = "day"
     earliest: datetime = Field(description="where the first run without a data interval starts")
     format: str = Field(default="%Y-%m-%dT%H:%M:%SZ", description="strftime format of the values, or 'epoch'")
+    lookback: int = Field(default=0, ge=0, description="partitions before the run's start (or the cursor of a "
+                          "catch-up) asked for again, for records that arrive or change late")
 
 
 class HttpLocation(_Model):
@@ -165,6 +167,15 @@ class HttpLocation(_Model):
     timeout_seconds: float = Field(default=30, gt=0)
     retries: int = Field(default=3, ge=0, description="retries of transient failures (429, 5xx, timeouts)")
     backoff_seconds: float = Field(default=0.5, ge=0)
+    deadline_seconds: float = Field(default=300, gt=0, description="the most one request may take, its body "
+                                    "included (`timeout_seconds` bounds each socket read)")
+    max_retry_after_seconds: float = Field(default=300, ge=0, description="the longest Retry-After the reader "
+                                           "waits; a longer one fails the read (retryable)")
+    redirect_hosts: list[str] = Field(default_factory=list, description="other hosts (host or host:port) a "
+                                      "redirect may lead to, with the credentials; a redirect to any other host "
+                                      "is an error")
+    updated_at: str | None = Field(default=None, description="column whose newest value wins when a record "
+                                   "(by `keys`) is delivered more than once in one unit")
 
 
 class ValidationSettings(_Model):
