@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from datacentric.errors import ParamError, SourceError
+from datacentric.errors import InputError, ParamError, SourceError
 from datacentric.times import as_utc
 
 
@@ -123,6 +123,16 @@ class SourceReader(abc.ABC):
 
     def error(self, where: str, problem: str) -> SourceError:
         return SourceError(self.name, where, problem)
+
+    def input_error(self, where: str, problem: str) -> SourceInputError:
+        """An error a retry cannot fix (the manifest or the source's own content must change)."""
+        return SourceInputError(self.name, where, problem)
+
+
+class SourceInputError(SourceError, InputError):
+    """A source that cannot be read as the manifest describes it, and will not be by retrying: a
+    redirect to a host the manifest does not allow, a pagination loop, a database file outside the
+    landing root, a bucket that does not exist. The operator fails such a task without retrying."""
 
 
 # type -> "module:Class"; a new kind of source is one module, one manifest class and one line here.
