@@ -6,6 +6,7 @@ rows, typed as the manifest says, byte-stable for identical input.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pandas as pd
 from datacentric.errors import DataCentricError, FeatureStoreError, MissingDefinitionError
 from datacentric.manifest.model import Features, Manifest
 from datacentric.repository.store import DataRepository, Published
+from datacentric.validation.suite import REASONS_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,8 @@ def export_feature_tables(
     features = features_of(manifest)
     published: dict[str, Published] = {}
     for name, view in features.feature_views.items():
-        frame, counts = build_feature_table(manifest, name, _read_validated(repo, name, view.source))
+        frame, left_out, counts = split_feature_rows(manifest, name, _read_validated(repo, name, view.source))
+        _quarantine_left_out(repo, name, view.source, left_out, run_id)
         if counts["conflicting_duplicates"]:
             log.warning(
                 "feature view %r: %d (%s, %s) pairs of source %r have rows with different feature values; "
@@ -88,6 +91,15 @@ def build_feature_table(manifest: Manifest, view_name: str, validated: pd.DataFr
     counts: rows_in, rows_out, rows_without_key_or_timestamp, duplicates_dropped (rows sharing a
     (key, timestamp) with a kept row) and conflicting_duplicates (such pairs whose features differ).
     """
+    frame, _, counts = split_feature_rows(manifest, view_name, validated)
+    return frame, counts
+
+
+def split_feature_rows(
+    manifest: Manifest, view_name: str, validated: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """`build_feature_table`, and the rows it leaves out for want of a join key or a timestamp, each
+    with its reason in `_reasons` (a JSON list, as in every quarantine file)."""
     features = features_of(manifest)
     view = _view(features, view_name)
     source = manifest.sources[view.source]
@@ -106,7 +118,13 @@ def build_feature_table(manifest: Manifest, view_name: str, validated: pd.DataFr
     frame[view.timestamp] = frame[view.timestamp].dt.floor("us")
 
     rows_in = len(frame)
-    frame = frame[frame[key].notna() & frame[view.timestamp].notna()]
+    usable = frame[key].notna() & frame[view.timestamp].notna()
+    left_out = frame[~usable].reset_index(drop=True)
+    left_out[REASONS_COLUMN] = [
+        json.dumps([f"no join key {key}"] * bool(no_key) + [f"no timestamp {view.timestamp}"] * bool(no_time))
+        for no_key, no_time in zip(left_out[key].isna(), left_out[view.timestamp].isna(), strict=True)
+    ]
+    frame = frame[usable]
     without_key = rows_in - len(frame)
     if source.columns[key].type == "int":
         frame[key] = frame[key].astype("int64")  # no nulls left: a plain key type joins without casts in Feast
@@ -126,7 +144,20 @@ def build_feature_table(manifest: Manifest, view_name: str, validated: pd.DataFr
         "duplicates_dropped": before - len(frame),
         "conflicting_duplicates": conflicting,
     }
-    return frame, counts
+    return frame, left_out, counts
+
+
+def _quarantine_left_out(repo: DataRepository, view: str, source: str, left_out: pd.DataFrame,
+                         run_id: str | None) -> None:
+    """Rows of `source` that cannot be features of `view` go to quarantine/<source>/features/<view>.parquet."""
+    relpath = f"{source}/features/{view}.parquet"
+    if len(left_out):
+        log.warning("feature view %r: %d row(s) of source %r have no join key or no timestamp; quarantined in "
+                    "quarantine/%s", view, len(left_out), source, relpath)
+        repo.publish_frame("quarantine", relpath, left_out, run_id=run_id,
+                           provenance={"stage": "features", "feature_view": view, "source": source})
+    elif repo.path("quarantine", relpath).exists():
+        repo.remove("quarantine", relpath, reason="every row now has a join key and a timestamp", run_id=run_id)
 
 
 def feature_table_bytes(frame: pd.DataFrame) -> bytes:

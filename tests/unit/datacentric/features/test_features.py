@@ -3,6 +3,7 @@ point-in-time training sets. Expected values always come from a plain pandas com
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,6 +150,28 @@ def test_export_names_missing_columns(tmp_path):
     repo.publish_frame("validated", "products/p.parquet", _rows().drop(columns=["stock"]))
     with pytest.raises(FeatureStoreError, match="lack column.*stock"):
         F.export_feature_tables(_manifest(), repo)
+
+
+def test_rows_without_a_key_or_a_timestamp_are_quarantined_with_their_reason(tmp_path, caplog):
+    repo = DataRepository(tmp_path).init()
+    rows = _rows().astype({"product_id": "Int64"})
+    rows.loc[0, "product_id"] = pd.NA
+    rows.loc[1, "updated_at"] = pd.NaT
+    rows.loc[2, ["product_id", "updated_at"]] = [pd.NA, pd.NaT]
+    repo.publish_frame("validated", "products/p.parquet", rows)
+    published = F.export_feature_tables(_manifest(), repo, run_id="r1")[VIEW]
+    left_out = pd.read_parquet(repo.path("quarantine", f"products/features/{VIEW}.parquet"))
+    assert [json.loads(r) for r in left_out["_reasons"]] == [
+        ["no join key product_id"], ["no timestamp updated_at"], ["no join key product_id", "no timestamp updated_at"]]
+    (record,) = [r for r in repo.changelog() if r.path == f"features/{VIEW}/data.parquet"]
+    counts = record.provenance
+    assert counts["rows_in"] == len(rows) == counts["rows_out"] + len(left_out) + counts["duplicates_dropped"]
+    assert published.rows == counts["rows_out"]
+    assert "3 row(s) of source 'products' have no join key or no timestamp" in caplog.text
+    # Once every row has both, the quarantine file goes.
+    repo.publish_frame("validated", "products/p.parquet", _rows())
+    F.export_feature_tables(_manifest(), repo, run_id="r2")
+    assert not repo.path("quarantine", f"products/features/{VIEW}.parquet").exists()
 
 
 # -- the generated Feast repository ----------------------------------------------------------------
