@@ -23,7 +23,6 @@ class Settings:
     dvc_remote: str
     feature_repo: Path
     online_store: str
-    lineage_file: Path
     gx_root: Path
     dvc_cache_types: str = "reflink,hardlink,copy"
     dvc_remote_endpoint: str | None = None
@@ -49,7 +48,6 @@ class Settings:
             online_store=os.environ.get("DATACENTRIC_ONLINE_STORE", "sqlite"),
             # An Airflow connection to a Redis online store; it takes precedence over online_store.
             online_store_conn_id=os.environ.get("DATACENTRIC_ONLINE_STORE_CONN_ID") or None,
-            lineage_file=Path(os.environ.get("DATACENTRIC_LINEAGE_FILE", handoff / "lineage" / "events.jsonl")),
             # Great Expectations' working context: suites, per-run results and Data Docs (HTML).
             gx_root=Path(os.environ.get("DATACENTRIC_GX_ROOT", handoff / "gx")),
             # DVC cache link types, best first (comma-separated): reflink, hardlink, copy.

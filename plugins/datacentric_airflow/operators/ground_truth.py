@@ -36,6 +36,7 @@ class GroundTruthLabelingOperator(LabelingRoundOperator):
         super().__init__(manifest=manifest, **kwargs)
         self.aws_conn_id = aws_conn_id
 
+    # The base class declares conn_id an attribute; here it is a read-only view of aws_conn_id.
     @property
     def conn_id(self) -> str | None:  # type: ignore[override]
         return self.aws_conn_id

@@ -34,6 +34,7 @@ class LabelStudioLabelingOperator(LabelingRoundOperator):
         super().__init__(manifest=manifest, **kwargs)
         self.label_studio_conn_id = label_studio_conn_id
 
+    # The base class declares conn_id an attribute; here it is a read-only view of label_studio_conn_id.
     @property
     def conn_id(self) -> str | None:  # type: ignore[override]
         return self.label_studio_conn_id
