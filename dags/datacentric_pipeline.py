@@ -54,6 +54,7 @@ from datacentric_airflow.operators.versioning import SnapshotOperator
 BUNDLED_MANIFEST = str(Path(__file__).resolve().parents[1] / "include" / "manifests" / "shop" / "manifest.yaml")
 MANIFEST = "{{ params.manifest }}"
 NAME = "shop"  # Asset names of the bundled manifest; another manifest's runs share them.
+BY_SOURCE = "{{ task.source }}"  # map_index_template: the source a mapped task instance handles
 
 
 @dag(
@@ -108,12 +109,14 @@ NAME = "shop"  # Asset names of the bundled manifest; another manifest's runs sh
 )
 def datacentric_pipeline() -> None:
     sources = ManifestSourcesOperator(task_id="read_manifest", manifest=MANIFEST)
+    # Each mapped task instance is named by its source in the UI ("validate [reviews]", not "validate [1]").
     ingest = IngestSourceOperator.partial(
-        task_id="ingest", manifest=MANIFEST, outlets=[zone_asset(NAME, "raw")],
+        task_id="ingest", manifest=MANIFEST, outlets=[zone_asset(NAME, "raw")], map_index_template=BY_SOURCE,
         window_start="{{ params.ingest_start or '' }}", window_end="{{ params.ingest_end or '' }}",
     ).expand(source=sources.output)
     validate = ValidateSourceOperator.partial(
-        task_id="validate", manifest=MANIFEST, inlets=[zone_asset(NAME, "raw")], outlets=[zone_asset(NAME, "validated")]
+        task_id="validate", manifest=MANIFEST, inlets=[zone_asset(NAME, "raw")],
+        outlets=[zone_asset(NAME, "validated")], map_index_template=BY_SOURCE,
     ).expand(source=sources.output)
     relationships = RelationshipCheckOperator(task_id="check_relationships", manifest=MANIFEST)
     snapshot_validated = SnapshotOperator(
