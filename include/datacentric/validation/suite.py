@@ -802,7 +802,29 @@ def _build_docs(context: Any, result_id: Any) -> tuple[str | None, str | None]:
     with contextlib.suppress(Exception):
         urls = context.get_docs_sites_urls(resource_identifier=result_id, site_name=DOCS_SITE)
         page = _url_to_path(urls[0]["site_url"]) if urls else None
+    suite_page = None
+    with contextlib.suppress(Exception):
+        urls = context.get_docs_sites_urls(resource_identifier=identifiers[1], site_name=DOCS_SITE)
+        suite_page = _url_to_path(urls[0]["site_url"]) if urls else None
+    if index is not None:
+        _localize_docs(Path(index).parent, [index, page, suite_page])
     return index, page
+
+
+def _localize_docs(site: Path, pages: Sequence[str | None]) -> None:
+    """The pages just built load their scripts and styles from the site itself, not from CDNs
+    (datacentric.validation.data_docs); a failure here leaves the pages as GX built them."""
+    from datacentric.validation.data_docs import external_assets, install_assets, localize_page
+
+    try:
+        install_assets(site)
+        for page in dict.fromkeys(p for p in pages if p):
+            localize_page(Path(page), site)
+            left = external_assets(Path(page).read_text(encoding="utf-8"))
+            if left:
+                logger.warning("Data Docs page %s still loads from the network: %s", page, left)
+    except Exception:
+        logger.exception("could not point the Data Docs pages of %s at local assets", site)
 
 
 def _url_to_path(url: str | None) -> str | None:
