@@ -22,6 +22,17 @@ export AIRFLOW__CORE__EXECUTOR ?= LocalExecutor
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS ?= admin:admin
 export AIRFLOW__OPENLINEAGE__TRANSPORT ?= {"type": "file", "log_file_path": "$(DATACENTRIC_VAR)/lineage/openlineage.jsonl", "append": true}
+# The embedded SQLite default under load (docs/how-to/production.md#the-embedded-default): writers wait
+# up to 30 s for SQLite's lock, transactions that start with a savepoint take it first (the plugin's
+# connect arguments); at most 4 tasks at once; a task started before the API server is up (right after
+# `make ui`) keeps asking for it for about two minutes.
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS ?= datacentric_airflow.plugin.METADATA_DB_CONNECT_ARGS
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC ?= datacentric_airflow.plugin.METADATA_DB_CONNECT_ARGS
+export AIRFLOW__CORE__PARALLELISM ?= 4
+export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG ?= 4
+export AIRFLOW__WORKERS__EXECUTION_API_RETRIES ?= 10
+export AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX ?= 30
+export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT ?= 60
 export PYTHONPATH := $(PROJECT)/include:$(PROJECT)/plugins:$(PYTHONPATH)
 export GIT_PYTHON_REFRESH := quiet
 # `airflow standalone` starts its components as `airflow ...` subprocesses: the venv comes first.
@@ -87,7 +98,11 @@ label-studio-stop:
 # The production stack (docker-compose.yaml's services as processes on this machine, scripts/stack.sh):
 # PostgreSQL and Redis must be running. The embedded setup's settings exported above stay out of it.
 STACK_ENV := env -u AIRFLOW_HOME -u DATACENTRIC_VAR -u AIRFLOW__CORE__EXECUTOR -u AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION \
-	-u AIRFLOW__OPENLINEAGE__TRANSPORT -u AIRFLOW__API__PORT -u AIRFLOW__API__BASE_URL
+	-u AIRFLOW__OPENLINEAGE__TRANSPORT -u AIRFLOW__API__PORT -u AIRFLOW__API__BASE_URL \
+	-u AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS -u AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC \
+	-u AIRFLOW__CORE__PARALLELISM -u AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG \
+	-u AIRFLOW__WORKERS__EXECUTION_API_RETRIES -u AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX \
+	-u AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT
 stack: $(VENV)/.installed
 	$(STACK_ENV) bash scripts/stack.sh start
 

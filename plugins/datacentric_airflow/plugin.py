@@ -1,17 +1,56 @@
 """The datacentric Airflow plugin: the "Data Docs" and "Label quality report" links and the web apps
-on the API server they point to. Design note: docs/explanation/airflow-layer.md."""
+on the API server they point to, and the lock handling of the embedded metadata database (SQLite).
+Design note: docs/explanation/airflow-layer.md."""
 
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 
 from datacentric_airflow.links.labeling import REPORTS_URL_PREFIX, LabelQualityReportLink
 from datacentric_airflow.links.validation import DATA_DOCS_URL_PREFIX, DataDocsLink
+
+# -- the embedded metadata database -------------------------------------------------------------
+#
+# The Makefile sets `[database] sql_alchemy_connect_args` (and its `_async` twin) to
+# METADATA_DB_CONNECT_ARGS, so every Airflow process that opens the metadata database imports this
+# module first (docs/how-to/production.md#the-embedded-default).
+
+SQLITE_BUSY_TIMEOUT = 30.0  # seconds a writer waits for SQLite's lock (sqlite3's default: 5)
+
+
+def _metadata_db_connect_args() -> dict[str, Any]:
+    """sqlite3's busy timeout when the metadata database is SQLite; nothing for any other database."""
+    from airflow.configuration import conf
+
+    return {"timeout": SQLITE_BUSY_TIMEOUT} if conf.get("database", "sql_alchemy_conn").startswith("sqlite") else {}
+
+
+@event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint_takes_the_write_lock(conn: Connection, name: str | None) -> None:
+    """A SAVEPOINT outside a transaction starts SQLite's transaction as BEGIN IMMEDIATE.
+
+    Python's sqlite3 begins a transaction only before its first INSERT, UPDATE or DELETE, which then
+    waits for the write lock up to the busy timeout. A SAVEPOINT (SQLAlchemy's `begin_nested`, which
+    `airflow backfill create` and asset events use) begins a *deferred* transaction instead: it reads a
+    snapshot first, and when another process commits before its first write, SQLite refuses that write
+    at once with "database is locked", however long the busy timeout. Taking the write lock at the
+    start makes such a transaction wait its turn like any other. Only sqlite3 connections outside a
+    transaction are touched.
+    """
+    raw = conn.connection.dbapi_connection
+    if isinstance(raw, sqlite3.Connection) and not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
+
+
+METADATA_DB_CONNECT_ARGS = _metadata_db_connect_args()
 
 
 def _folder_app(title: str, folder_of: Callable[[], Path], index: str = "index.html",
