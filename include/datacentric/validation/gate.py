@@ -178,6 +178,11 @@ def validate_stage(
                    published=success, expectations=result.expectations, drift=drift.summary(), lineage=lineage,
                    partitions={"validated": todo, "unchanged": len(units) - len(todo), "removed": removed})
     summary["message"] = gate_message(name, summary, drift_lines=drift.messages())
+    page = summary.get("data_docs_page")
+    if page and Path(str(page).removeprefix("file://")).is_file():
+        from datacentric.validation.data_docs import mark_gate
+
+        mark_gate(Path(str(page).removeprefix("file://")), summary)  # the verdict GX's page does not know
     stored = {k: v for k, v in summary.items() if k not in RUN_SPECIFIC}
     repo.publish_bytes("reports", summary_path(name),
                        (json.dumps(stored, indent=2, sort_keys=True, default=str) + "\n").encode(),

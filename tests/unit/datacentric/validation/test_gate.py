@@ -465,3 +465,14 @@ def test_a_relationship_over_its_orphan_limit_fails(tmp_path: Path, limit: str, 
     if fails:
         assert failures == ["orders.customer_id -> customers.customer_id: 40 of 200 rows (20.00%) have no match, "
                             "more than max_orphan_fraction 19.00%; e.g. keys ['41', '42', '43']"]
+
+
+def test_the_built_data_docs_page_states_the_gate_s_verdict(tmp_path: Path) -> None:
+    shop = Shop(tmp_path, validation="{}", max_fraction=0.05)
+    shop.land("orders", "orders-1.jsonl", [order(i) for i in range(60)] + [order(100, order_id="O000007")])
+    shop.ingest()
+    summary = validate_stage(shop.loaded, "orders", shop.repo, gx_root=shop.gx_root, run_id="r1", build_docs=True)
+    assert not summary["success"]
+    page = Path(str(summary["data_docs_page"]).removeprefix("file://"))
+    text = page.read_text(encoding="utf-8")
+    assert "Quarantine gate: FAILED" in text and "rows share duplicated keys" in text
