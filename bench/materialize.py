@@ -6,11 +6,12 @@
 2. For each store, in this process: the project's path (`datacentric.features.materialize` over the
    whole span: read in chunks, latest row per entity, keys and values serialized, written) against a
    raw batched upsert of the same rows into the same store: right after the project writes a chunk,
-   the same entity rows, serialized in Feast's format beforehand (untimed), go in with a plain
-   executemany per chunk in one transaction (SQLite: a second database file with the same table,
-   connection settings and row order) or one pipeline of HSETs per 1,000 entities (Redis: the same
-   database, keys prefixed `raw:`). Interleaving chunk by chunk gives both the same machine load
-   however it drifts (the machine is shared); the baseline's time is taken out of the project's.
+   the same entity rows, serialized in Feast's format beforehand (untimed), go in with one
+   executemany per chunk in one transaction, of INSERT statements of 50 rows each as the store uses
+   (SQLite: a second database file with the same table, connection settings and row order) or one
+   pipeline of HSETs per 1,000 entities (Redis: the same database, keys prefixed `raw:`).
+   Interleaving chunk by chunk gives both the same machine load however it drifts (the machine is
+   shared); the baseline's time is taken out of the project's.
    A sample of entities is compared between the two afterwards, value for value.
    ratio = project rows/s / raw rows/s.
 3. Against the stock tool a user would pick instead: Feast's own `FeatureStore.materialize` into
@@ -25,7 +26,9 @@
 4. Peak memory (ru_maxrss) of a fresh interpreter that materializes 1M and 5M rows (5M entities) into
    Redis, each in its own subprocess.
 
-Redis database 14 is flushed before and after. Last line JSON:
+Redis database 15 by default (`--redis`; the integration stack picks its dbs among 1-14) is flushed
+before and after; the benchmark refuses to start on a database that holds keys other than its own.
+Last line JSON:
 {"benchmark": "materialize", "ratio_sqlite": ..., "ratio_redis": ..., "speedup_vs_feast_sqlite": ...,
 "speedup_vs_feast_redis": ..., "peak_rss_mb_1m": ..., "peak_rss_mb_5m": ...}
 """
@@ -33,6 +36,7 @@ Redis database 14 is flushed before and after. Last line JSON:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import sqlite3
@@ -145,8 +149,9 @@ class RawUpsert:
     It runs right after each chunk the project writes, on that chunk's rows, so both see the same
     machine load however it drifts during the run (the machine is shared); the time it takes is
     taken out of the project's time. SQLite: a second database file with the same table, connection
-    settings and row order, one executemany per chunk in one transaction. Redis: the same database,
-    keys prefixed with `raw:`, one pipeline of HSETs per 1,000 entities.
+    settings and row order, one executemany per chunk in one transaction, of INSERT statements of
+    ROWS_PER_STATEMENT rows (one-row statements for the rest), as the store writes. Redis: the same
+    database, keys prefixed with `raw:`, one pipeline of HSETs per 1,000 entities.
     """
 
     def __init__(self, kind: str, repo: Path, client=None, per_pipeline: int = 1000) -> None:
@@ -164,17 +169,26 @@ class RawUpsert:
                               "vector_value BLOB, event_ts timestamp, created_ts timestamp, "
                               "PRIMARY KEY(entity_key, feature_name))")
             self.conn.execute(f"CREATE INDEX {table}_ek ON {table} (entity_key)")
-            self.sql = (f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-                        "ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
-                        + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:]))
+            from datacentric.features.online_stores.sqlite import ROWS_PER_STATEMENT
+
+            row = f"({', '.join('?' * len(COLUMNS))})"
+            upsert = " ON CONFLICT(entity_key, feature_name) DO UPDATE SET " + ", ".join(
+                f"{c} = excluded.{c}" for c in COLUMNS[2:])
+            head = f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES "
+            self.per_statement, self.width = ROWS_PER_STATEMENT, ROWS_PER_STATEMENT * len(COLUMNS)
+            self.sql = head + row + upsert
+            self.sql_many = head + ", ".join([row] * ROWS_PER_STATEMENT) + upsert
 
     def after(self, view, batch) -> None:
         began = time.perf_counter()
         rows = self._rows(view, batch)
         writing = time.perf_counter()
         if self.kind == "sqlite":
+            full = len(rows) - len(rows) % self.per_statement
             with self.conn:
-                self.conn.executemany(self.sql, rows)
+                values = iter(itertools.chain.from_iterable(rows[:full]))
+                self.conn.executemany(self.sql_many, zip(*[values] * self.width, strict=True))
+                self.conn.executemany(self.sql, rows[full:])
         else:
             for lo in range(0, len(rows), self.per_pipeline):
                 with self.client.pipeline(transaction=False) as pipe:
@@ -317,6 +331,11 @@ def stored_entities(kind: str, ours_repo: Path, stock_repo: Path, client) -> tup
     return ours, stock
 
 
+def owned(key: bytes) -> bool:
+    """Whether a Redis key is one this benchmark writes (the project's, Feast's, the raw upsert's)."""
+    return key.startswith(b"raw:") or key.endswith((b"bench", b"bench_stock"))
+
+
 def memory_child(repo: str, chunk_rows: int) -> None:
     import resource
 
@@ -350,7 +369,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=1_000_000)
     parser.add_argument("--memory-rows", type=int, nargs=2, default=[1_000_000, 5_000_000])
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument("--feast-entities", type=int, default=250_000, help="size of the comparison with Feast")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
@@ -363,6 +382,10 @@ def main() -> None:
 
     client = redis.Redis.from_url(args.redis)
     client.ping()
+    foreign = [key for key in client.scan_iter(count=10_000) if not owned(key)]
+    if foreign:
+        raise SystemExit(f"{args.redis} holds {len(foreign)} key(s) that are not this benchmark's "
+                         f"(e.g. {foreign[0]!r}); pass --redis with an empty database")
     client.flushdb()
     work = Path(tempfile.mkdtemp(prefix="bench-materialize-"))
     try:
