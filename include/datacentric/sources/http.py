@@ -167,14 +167,14 @@ class HttpReader(SourceReader):
                     response.links.get("next", {}).get("url")
                 if not following:
                     break
-                seen.setdefault(response.url, page - 1)
+                seen.setdefault(response.url, page)  # the URL each page was fetched from
                 url = urljoin(response.url, str(following))
                 if urlsplit(url)[:2] != urlsplit(first)[:2]:
                     raise self.error(where, f"next page {_without_credentials(url)} is on another host; not followed")
                 if url in seen:
                     raise self.input_error(where, f"pagination loops: the next link {_without_credentials(url)} "
-                                           f"was already fetched (page {seen[url] or 1}); stopped")
-                seen[url] = page
+                                           f"was already fetched (page {seen[url]}); stopped")
+                seen[url] = page + 1
         else:
             raise self.error(self.where(), f"more than {pages.max_pages} pages (pagination.max_pages)")
         frame = self._latest_versions(pd.DataFrame.from_records(records), unit)
