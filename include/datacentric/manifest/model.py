@@ -4,7 +4,7 @@ feature definition, with the cross-field checks. `datacentric.manifest.loader` r
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -12,10 +12,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 ColumnType = Literal["int", "float", "str", "bool", "timestamp", "date"]
+# Columns the quarantine files add to each rejected row (`datacentric.sources.ingest` and the validation
+# suite's REASONS_COLUMN); a source column of the same name would be overwritten there.
+RESERVED_COLUMNS = ("_origin", "_row", "_record", "_reasons", "_stage")
+# The longest span a duration in the manifest may have (100 years): beyond it timedelta overflows.
+MAX_DAYS = 36_525
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are refused in every number field ("Input should be a finite number").
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+_ALLOWED_KINDS: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+    "timestamp": (str, datetime, date), "date": (str, datetime, date),
+}
 
 
 class Column(_Model):
@@ -26,9 +38,54 @@ class Column(_Model):
     unique: bool = False
     min: float | None = None
     max: float | None = None
-    allowed: list[Any] | None = None
+    allowed: list[Any] | None = Field(
+        default=None, description="the only values the column may hold; each must be of the column's type "
+        "(quote numbers meant as text: ['1', '2'])",
+    )
     pattern: str | None = None
+    format: str | None = Field(
+        default=None, description="timestamp/date columns: strptime format of the values (e.g. '%d/%m/%Y %H:%M'); "
+        "a value that does not match goes to quarantine. Default: ISO 8601",
+    )
+    timezone: str | None = Field(
+        default=None, description="timestamp/date columns: IANA time zone (e.g. 'Europe/Berlin') of values "
+        "written without an offset; default UTC",
+    )
+    path: str | None = Field(
+        default=None, pattern=r"^[^.\s]+(\.[^.\s]+)*$",
+        description="jsonl/parquet sources: dotted path of the value in a nested record (e.g. 'device.id'); "
+        "default: the top-level field of the column's name",
+    )
     description: str = ""
+
+    @model_validator(mode="after")
+    def _typed_rules(self) -> Column:
+        if self.allowed is not None:
+            kinds = _ALLOWED_KINDS[self.type]
+            for value in self.allowed:
+                wrong = isinstance(value, bool) and self.type != "bool"
+                if wrong or not isinstance(value, kinds):
+                    quotable = self.type == "str" and not isinstance(value, list | dict)
+                    hint = f" (write '{value}' in quotes)" if quotable else ""
+                    raise ValueError(f"allowed value {value!r} is a {type(value).__name__}, not a {self.type}{hint}")
+        if (self.format is not None or self.timezone is not None) and self.type not in ("timestamp", "date"):
+            raise ValueError(f"'format' and 'timezone' are for timestamp and date columns, not {self.type}")
+        if self.format is not None:
+            if "%" not in self.format:
+                raise ValueError(f"format {self.format!r} has no % directive (strptime format, e.g. '%Y-%m-%d')")
+            try:
+                datetime(2001, 2, 3, 4, 5, 6).strftime(self.format)
+            except ValueError as exc:
+                raise ValueError(f"format {self.format!r}: {exc}") from None
+        if self.timezone is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone name "
+                                 "(e.g. 'Europe/Berlin', 'UTC')") from None
+        return self
 
     @field_validator("pattern")
     @classmethod
@@ -69,6 +126,11 @@ class FileLocation(_Model):
     )
     encoding: str = Field(default="utf-8", description="text encoding of csv/jsonl files")
     delimiter: str = Field(default=",", min_length=1, max_length=1, description="field separator of csv files")
+    compression: Literal["auto", "none", "gzip", "bz2", "xz", "zstd"] = Field(
+        default="auto",
+        description="how the files are compressed; 'auto' goes by each file's last extension "
+        "(.gz, .bz2, .xz, .zst; any other: not compressed)",
+    )
 
     @field_validator("date_in_name")
     @classmethod
@@ -198,13 +260,32 @@ class _SourceBase(_Model):
     owner: str
     description: str = ""
     schedule: str = "@daily"
-    freshness_hours: float | None = None
+    freshness_hours: float | None = Field(default=None, gt=0, le=MAX_DAYS * 24)
     keys: list[str] = Field(min_length=1)
     event_time: str | None = None
     columns: dict[str, Column] = Field(min_length=1)
     # The validation gate fails the source when more than this share of its rows is quarantined.
     max_quarantine_fraction: float = Field(default=0.05, ge=0, le=1)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
+
+    @field_validator("columns")
+    @classmethod
+    def _column_names(cls, columns: dict[str, Column]) -> dict[str, Column]:
+        for name in columns:
+            if name in RESERVED_COLUMNS:
+                raise ValueError(f"column name {name!r} is reserved: quarantine files add the columns "
+                                 f"{', '.join(RESERVED_COLUMNS)} to each rejected row; rename it")
+        return columns
+
+    @model_validator(mode="after")
+    def _paths_need_records(self) -> _SourceBase:
+        location = getattr(self, "location", None)
+        fmt = getattr(location, "format", None)
+        for name, column in self.columns.items():
+            if column.path is not None and fmt not in ("jsonl", "parquet"):
+                raise ValueError(f"column {name!r}: 'path' reads nested records, so only jsonl and parquet "
+                                 f"files have it (this source: {fmt or type(location).__name__})")
+        return self
 
     @model_validator(mode="after")
     def _keys_are_columns(self) -> _SourceBase:
@@ -366,8 +447,8 @@ class GroundTruthConfig(_Model):
     # Default: the task's name with dashes (Ground Truth allows letters, digits and dashes).
     label_attribute_name: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
     tags: dict[str, str] = Field(default_factory=dict)
-    poll_interval_seconds: float = Field(default=60, ge=1)
-    max_wait_hours: float = Field(default=240, gt=0)
+    poll_interval_seconds: float = Field(default=60, ge=1, le=86_400)
+    max_wait_hours: float = Field(default=240, gt=0, le=MAX_DAYS * 24)
 
 
 class LabelStudioConfig(_Model):
@@ -376,8 +457,8 @@ class LabelStudioConfig(_Model):
 
     type: Literal["label_studio"] = "label_studio"
     conn_id: str = "label_studio_default"
-    poll_interval_seconds: float = Field(default=60, ge=1)
-    max_wait_hours: float = Field(default=168, gt=0)
+    poll_interval_seconds: float = Field(default=60, ge=1, le=86_400)
+    max_wait_hours: float = Field(default=168, gt=0, le=MAX_DAYS * 24)
 
 
 # The labeling backends and the label_task block that configures each one.
@@ -440,7 +521,7 @@ class FeatureView(_Model):
     entity: str
     timestamp: str
     features: list[str] = Field(min_length=1)
-    ttl_days: float = Field(default=365, gt=0)
+    ttl_days: float = Field(default=365, gt=0, le=MAX_DAYS)
     description: str = ""
 
 
@@ -448,7 +529,7 @@ class Materialization(_Model):
     """How the online store is kept fresh from the offline tables."""
 
     # Each run's window reaches back this far before its data interval, for rows that arrived late.
-    overlap_hours: float = Field(default=24, ge=0)
+    overlap_hours: float = Field(default=24, ge=0, le=MAX_DAYS * 24)
     # Offline rows read, deduplicated and written per step: memory stays bounded however many rows a
     # window holds.
     chunk_rows: int = Field(default=100_000, ge=1)

@@ -119,7 +119,7 @@ def test_every_kind_of_source_parses() -> None:
         ('date_in_name: "%Y-%m-%d"', 'date_in_name: "%y-%b"', ":6: sources.files.location.date_in_name: Value error, "
                                                              "unsupported directive(s) %b, %y"),
         ("incremental_column: at", "incremental_column: updated", "incremental_column 'updated' is not a column"),
-        ("cursor_path: meta.next", "cursor_param: after2", "style 'cursor' needs 'cursor_path'"),
+        (", cursor_path: meta.next", "", "style 'cursor' needs 'cursor_path'"),
         ("retries: 5", "retries: -1", ":30: sources.api.location.retries: Input should be greater than or equal to 0"),
         ("type: http", "type: ftp", "sources.api.type: Input tag 'ftp' found using 'type' does not match any of the "
                                     "expected tags: 'file', 'sql', 's3', 'http'"),
