@@ -196,6 +196,14 @@ def test_a_trickled_body_stops_at_the_deadline(api: Server, tmp_path: Path) -> N
         ingest(loaded, tmp_path)
 
 
+def test_retries_stop_at_the_deadline(api: Server, tmp_path: Path) -> None:
+    api.json("/items", {"error": "down"}, status=503)
+    loaded = manifest(f"{{url: {api.url}/items, retries: 20, backoff_seconds: 0.2, deadline_seconds: 1}}")
+    with pytest.raises(SourceError, match=r"/items: the request took longer than location.deadline_seconds \(1s\)"):
+        ingest(loaded, tmp_path)
+    assert 1 < len(api.requests) < 21
+
+
 def test_a_truncated_body_is_an_error_not_a_short_page(api: Server, tmp_path: Path) -> None:
     def short(h: BaseHTTPRequestHandler, q: dict[str, str]) -> None:
         h.send_response(200)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -37,6 +37,10 @@ MAX_REDIRECTS = 10
 log = logging.getLogger(__name__)
 
 
+class DeadlinePassed(Exception):
+    """A retry would start after the request's deadline."""
+
+
 class RetryAfterTooLong(Exception):
     """A server asked for a wait longer than the reader's `max_retry_after_seconds`."""
 
@@ -50,6 +54,7 @@ class HttpReader(SourceReader):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._session: Any = None
+        self._deadline = float("inf")  # of the request under way (time.monotonic)
 
     # -- where ---------------------------------------------------------------------------------
 
@@ -239,7 +244,7 @@ class HttpReader(SourceReader):
 
             loc = self.spec.location
             retry = _capped_retry(
-                loc.max_retry_after_seconds,
+                loc.max_retry_after_seconds, lambda: self._deadline,
                 total=loc.retries, connect=loc.retries, read=loc.retries, status=loc.retries, other=0,
                 status_forcelist=TRANSIENT_STATUSES, allowed_methods=frozenset({"GET"}),
                 backoff_factor=loc.backoff_seconds, respect_retry_after_header=True, raise_on_status=False,
@@ -260,7 +265,7 @@ class HttpReader(SourceReader):
         """One GET, its redirects followed by hand (same host, or a host in `redirect_hosts`), its body read
         within `deadline_seconds` of the start."""
         loc = self.spec.location
-        deadline = time.monotonic() + loc.deadline_seconds
+        deadline = self._deadline = time.monotonic() + loc.deadline_seconds
         current, query = url, params
         for _ in range(MAX_REDIRECTS + 1):
             response = self._send(current, query, deadline)
@@ -295,6 +300,8 @@ class HttpReader(SourceReader):
         try:
             return self.session().get(url, params=params, timeout=min(loc.timeout_seconds, remaining),
                                       stream=True, allow_redirects=False)
+        except DeadlinePassed:
+            raise self.error(shown, self._past_deadline(f", {attempts} attempt(s) at most")) from None
         except RetryAfterTooLong as exc:
             raise self.error(shown, f"HTTP {exc.status}: the server asks to wait (Retry-After: {exc.header}), "
                              f"longer than location.max_retry_after_seconds ({loc.max_retry_after_seconds:g}s); "
@@ -356,11 +363,17 @@ class HttpReader(SourceReader):
                 f"stopped (timeout_seconds, {loc.timeout_seconds:g}s, bounds each read)")
 
 
-def _capped_retry(max_retry_after: float, **kwargs: Any) -> Any:
-    """urllib3's Retry that refuses a Retry-After longer than `max_retry_after` instead of sleeping it."""
+def _capped_retry(max_retry_after: float, deadline: Callable[[], float], **kwargs: Any) -> Any:
+    """urllib3's Retry that refuses a Retry-After longer than `max_retry_after` instead of sleeping it,
+    and starts no retry after the request's `deadline()`."""
     from urllib3.util.retry import Retry
 
     class CappedRetry(Retry):
+        def increment(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # passed through
+            if time.monotonic() > deadline():
+                raise DeadlinePassed
+            return super().increment(*args, **kwargs)
+
         def sleep_for_retry(self, response: Any) -> bool:
             after = self.get_retry_after(response)
             if after is not None and after > max_retry_after:
