@@ -256,3 +256,21 @@ def test_postgres_null_ids_under_a_watermark_are_quarantined_and_new_rows_follow
     second = run(loaded, tmp_path, repo, "r2")
     assert (second.rows_in, second.rows_published, second.rows_quarantined) == (1, 1, 0)
     assert quarantine(repo) == ["id: null; the row has no place above or below the watermark"]
+
+
+def test_a_query_source_quarantines_its_unplaced_rows_too(tmp_path: Path, repo: DataRepository) -> None:
+    url = sqlite_db(tmp_path, [(1, 1.0, "2026-10-01 10:00:00"), (2, 2.0, None), (3, 3.0, "01/10/2026")])
+    loaded = parse_manifest(f"""
+name: t
+sources:
+  events:
+    type: sql
+    owner: me
+    location: {{url: "{url}", query: "SELECT id, amount, at FROM events WHERE amount > 0", incremental_column: at}}
+    keys: [id]
+    columns: {{id: {{type: int}}, amount: {{type: float}}, at: {{type: timestamp}}}}
+""")
+    result = run(loaded, tmp_path, repo)
+    assert (result.rows_in, result.rows_published, result.rows_quarantined) == (3, 1, 2)
+    assert quarantine(repo) == [f"at: '01/10/2026' {NOT_ISO}", "at: null; the row has no place in any partition"]
+    assert raw_files(repo) == ["raw/events/query/2026-10-01.parquet", "raw/events/query/unplaced.parquet"]
