@@ -2,7 +2,9 @@
 
 A file's identity is its size and modification time, so a run that finds nothing new reads nothing;
 its checksum is taken from the bytes it parses. With `date_in_name`, a run takes only the files
-dated inside its window.
+dated inside its window. A file whose size or modification time changes while it is read (or since it
+was listed) is not published: the error says to run again once the writer is done. Compressed files
+(gzip, bz2, xz, zstd: by extension or `location.compression`) are decompressed before parsing.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datacentric.sources.base import (
     date_pattern,
     safe_unit_name,
 )
-from datacentric.sources.formats import parse
+from datacentric.sources.formats import COMPRESSION_SUFFIXES, compression_of, decompress, parse
 
 
 class FileReader(SourceReader):
@@ -61,8 +63,11 @@ class FileReader(SourceReader):
                 if not window.contains(date):
                     continue
             stat = path.stat()
+            plain = PurePosixPath(relative)
+            if compression_of(plain.name, loc.compression) is not None and plain.suffix.lower() in COMPRESSION_SUFFIXES:
+                plain = plain.with_suffix("")  # data.csv.gz names the unit data, as data.csv does
             units.append(Unit(
-                name=safe_unit_name(str(PurePosixPath(relative).with_suffix(""))),
+                name=safe_unit_name(str(plain.with_suffix(""))),
                 origin=path.as_uri(),
                 identity=f"{stat.st_size}:{stat.st_mtime_ns}",
                 date=date,
@@ -75,11 +80,21 @@ class FileReader(SourceReader):
         loc = self.spec.location
         path = Path(unquote(urlparse(unit.origin).path))
         try:
+            before = path.stat()
             data = path.read_bytes()
+            after = path.stat()
         except OSError as exc:
             raise self.error(str(path), f"unreadable ({exc.strerror})") from None
+        seen = {f"{before.st_size}:{before.st_mtime_ns}", f"{after.st_size}:{after.st_mtime_ns}", f"{len(data)}:"
+                f"{after.st_mtime_ns}"}
+        if len(seen) > 1 or (unit.identity is not None and unit.identity not in seen):
+            raise self.error(str(path), "the file changed while it was read (size or modification time differs "
+                             "before and after, or from when it was listed); nothing of it is published; run "
+                             "again once its writer has finished")
+        fingerprint = sha256_bytes(data)
+        data = decompress(data, compression_of(path.name, loc.compression), source=self.name, origin=str(path))
         parsed = parse(data, loc.format, source=self.name, origin=str(path),
-                       kinds={n: c.type for n, c in self.spec.columns.items()},
+                       kinds={n: c.type for n, c in self.spec.columns.items() if c.path is None},
                        encoding=loc.encoding, delimiter=loc.delimiter)
-        parsed.fingerprint = sha256_bytes(data)
+        parsed.fingerprint = fingerprint
         return parsed

@@ -53,6 +53,42 @@ def _read_parquet(data: bytes, *, source: str, origin: str) -> pa.Table:
         raise SourceError(source, origin, f"not a readable Parquet file ({exc})") from None
 
 
+# -- compression ----------------------------------------------------------------------------------
+
+COMPRESSION_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+
+
+def compression_of(name: str, compression: str = "auto") -> str | None:
+    """The codec of a file: the manifest's `compression`, or by its last extension when 'auto'."""
+    if compression == "auto":
+        return next((codec for suffix, codec in COMPRESSION_SUFFIXES.items() if name.lower().endswith(suffix)), None)
+    return None if compression == "none" else compression
+
+
+def decompress(data: bytes, codec: str | None, *, source: str, origin: str) -> bytes:
+    """The bytes of a compressed file, or an error naming the file when they are not that codec's."""
+    if codec is None:
+        return data
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    try:
+        if codec == "gzip":
+            return gzip.decompress(data)
+        if codec == "bz2":
+            return bz2.decompress(data)
+        if codec == "xz":
+            return lzma.decompress(data)
+        if codec == "zstd":
+            with pa.CompressedInputStream(pa.BufferReader(data), "zstd") as stream:
+                return bytes(stream.read())
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, pa.ArrowException) as exc:
+        raise SourceError(source, origin, f"not a readable {codec} file ({exc}); check location.compression") from None
+    raise SourceError(source, origin, f"unknown compression {codec!r}")
+
+
 # -- CSV --------------------------------------------------------------------------------------------
 
 def _parse_csv(
@@ -82,6 +118,7 @@ def _parse_csv(
             if name is None or column_types.get(name) in (None, pa.string()):
                 raise SourceError(source, origin, f"unreadable CSV ({message})") from None
             column_types[name] = pa.string()
+    _check_quotes(data, encoding, delimiter, source=source, origin=origin)
     duplicates = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
     if duplicates:
         raise SourceError(source, f"{origin}:1", f"duplicate column name(s) in the header: {', '.join(duplicates)}")
@@ -92,6 +129,30 @@ def _parse_csv(
     bad = [(number or 0, text, f"line {number}: {actual} fields, header has {expected}")
            for number, text, expected, actual in invalid]
     return ParsedUnit(table, bad)
+
+
+def _check_quotes(data: bytes, encoding: str, delimiter: str, *, source: str, origin: str) -> None:
+    """An unterminated quote makes Arrow take every following line into one value: find it and fail.
+
+    Balanced quotes (an even count) cannot leave a value open at the end, so only an odd count is read
+    again, by Python's csv module, to find the line the open value starts on.
+    """
+    if data.count(b'"') % 2 == 0:
+        return
+    import csv
+
+    reader = csv.reader(io.StringIO(data.decode(encoding, errors="replace"), newline=""),
+                        delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        for _ in reader:
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        if "unexpected end of data" not in str(exc):
+            return  # some other oddity Arrow read its own way: not an open quote
+        raise SourceError(source, f"{origin}:{start}", f"unterminated quoted value starting on line {start}: "
+                          "a '\"' opens a value that never closes, so every following line would be read "
+                          "into it") from None
 
 
 def _csv_header(data: bytes, encoding: str, delimiter: str) -> list[str]:
@@ -153,6 +214,10 @@ def _parse_jsonl(data: bytes, *, source: str, origin: str, kinds: Mapping[str, s
 
         schema = pa.schema([(name, _READ_TYPES.get(kind, pa.string())) for name, kind in kinds.items()])
         try:
+            data.decode("utf-8")  # Arrow's JSON reader does not check: an invalid string would be published
+        except UnicodeDecodeError:
+            return _parse_json_lines(data, kinds, encoding)
+        try:
             table = pajson.read_json(
                 pa.BufferReader(data),
                 parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
@@ -160,21 +225,24 @@ def _parse_jsonl(data: bytes, *, source: str, origin: str, kinds: Mapping[str, s
             return ParsedUnit(table)
         except pa.ArrowInvalid:
             pass  # a malformed line, mixed types, or not UTF-8: line by line below names each problem
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SourceError(source, f"{origin}:{line}", f"not {_shown(encoding)} ({exc.reason} at byte {exc.start}); "
-                          "set location.encoding if the file uses another encoding") from None
-    return _parse_json_lines(text, kinds)
+    return _parse_json_lines(data, kinds, encoding)
 
 
-def _parse_json_lines(text: str, kinds: Mapping[str, str]) -> ParsedUnit:
+def _parse_json_lines(data: bytes, kinds: Mapping[str, str], encoding: str) -> ParsedUnit:
+    """Line by line: a line that is not text in `encoding`, not JSON or not an object is a bad row."""
     import pandas as pd
 
     records, bad = [], []
-    for number, line in enumerate(io.StringIO(text), start=1):
-        line = line.rstrip("\r\n")
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            line = raw.decode(encoding).rstrip("\r")
+        except UnicodeDecodeError as exc:
+            shown = raw.decode(encoding, errors="backslashreplace").rstrip("\r")
+            bad.append((number, shown, f"line {number}: not {_shown(encoding)} ({exc.reason} at byte {exc.start} "
+                        "of the line); set location.encoding if the file uses another encoding"))
+            continue
+        if number == 1:
+            line = line.removeprefix("\ufeff")
         if not line.strip():
             continue
         try:
@@ -186,8 +254,11 @@ def _parse_json_lines(text: str, kinds: Mapping[str, str]) -> ParsedUnit:
             bad.append((number, line, f"line {number}: expected a JSON object, got {type(record).__name__}"))
             continue
         records.append(record)
-    frame = pd.DataFrame.from_records(records)
-    for name in kinds:
-        if name not in frame.columns and len(frame):
-            frame[name] = None  # a key absent from every record is null, as in the Arrow reader
+    # Object columns keep each value as parsed: an integer beyond 2^53 is not rounded through float64.
+    names = list(dict.fromkeys(key for record in records for key in record))
+    names += [name for name in kinds if name not in names and records]  # absent everywhere: null
+    frame = pd.DataFrame({name: pd.Series([record.get(name) for record in records], dtype=object)
+                          for name in names})
+    if not names:
+        frame = pd.DataFrame(index=range(len(records)))
     return ParsedUnit(frame, bad)

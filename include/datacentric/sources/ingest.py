@@ -96,6 +96,7 @@ def coerce(data: pa.Table | pd.DataFrame, columns: dict[str, Column], *, source:
 
     A declared column missing from a non-empty unit is an error naming the origin and the column.
     """
+    data = _resolve_paths(data, columns, source=source, origin=origin)
     names = list(data.column_names if isinstance(data, pa.Table) else map(str, data.columns))
     rows = data.num_rows if isinstance(data, pa.Table) else len(data)
     missing = [name for name in columns if name not in names]
@@ -113,21 +114,67 @@ def coerce(data: pa.Table | pd.DataFrame, columns: dict[str, Column], *, source:
         if column is None:
             arrays[name] = raw if not isinstance(raw, pd.Series) else _as_text(raw)
             continue
-        typed = _fast_cast(raw, column.type) if not isinstance(raw, pd.Series) else None
+        zoned = column.format is not None or column.timezone is not None
+        typed = _fast_cast(raw, column.type) if not isinstance(raw, pd.Series) and not zoned else None
         if typed is None:
-            values = raw if isinstance(raw, pd.Series) else raw.to_pandas()
-            typed, failed, shown = _tolerant_cast(values, column.type)
+            values = raw if isinstance(raw, pd.Series) else _to_pandas(raw)
+            typed, failed, shown = _tolerant_cast(values, column.type, column)
             if failed.any():
                 if bad is None or reasons is None:
                     bad, reasons = np.zeros(rows, dtype=bool), np.full(rows, "", dtype=object)
                 bad |= failed
-                reasons[failed] += f"{name}: expected {column.type}, got '" + shown[failed] + "'; "
+                reasons[failed] += f"{name}: expected {_expected(column)}, got '" + shown[failed] + "'; "
         arrays[name] = typed
     table = pa.table(arrays) if arrays else pa.table({})
     table = table.replace_schema_metadata(_pandas_metadata(table, columns))
     if reasons is not None:
         reasons = np.array([r.rstrip("; ") for r in reasons], dtype=object)
     return Typed(table, data, bad, reasons)
+
+
+def _expected(column: Column) -> str:
+    """The type a column's values must have, in words, for quarantine reasons."""
+    details = [f"format {column.format!r}"] if column.format else []
+    details += [f"time zone {column.timezone}"] if column.timezone else []
+    return f"{column.type} ({', '.join(details)})" if details else column.type
+
+
+def _to_pandas(values: pa.ChunkedArray | pa.Array) -> pd.Series:
+    """An Arrow column as a pandas series of Python values where pandas would round (int64 via float)."""
+    if pa.types.is_integer(values.type) or pa.types.is_decimal(values.type):
+        return pd.Series(values.to_pylist(), dtype=object)
+    try:
+        return values.to_pandas()
+    except _ARROW_ERRORS:
+        return pd.Series(values.to_pylist(), dtype=object)
+
+
+def _resolve_paths(data: pa.Table | pd.DataFrame, columns: dict[str, Column], *, source: str,
+                   origin: str) -> pa.Table | pd.DataFrame:
+    """Add each column with a `path` (e.g. device.id) from the nested records it names."""
+    paths = {name: column.path.split(".") for name, column in columns.items() if column.path}
+    if not paths:
+        return data
+    names = list(data.column_names if isinstance(data, pa.Table) else map(str, data.columns))
+    rows = data.num_rows if isinstance(data, pa.Table) else len(data)
+    for name, steps in paths.items():
+        if steps[0] not in names:
+            if rows:
+                raise SourceError(source, origin, f"column {name!r}: no field {steps[0]!r} for its path "
+                                  f"{'.'.join(steps)}; found {', '.join(names)}")
+            continue
+        values = data.column(steps[0]).to_pylist() if isinstance(data, pa.Table) else list(data[steps[0]])
+        for step in steps[1:]:
+            values = [v.get(step) if isinstance(v, dict) else None for v in values]
+        series = pd.Series(values, dtype=object)
+        if isinstance(data, pa.Table):
+            data = _table_as_frame(data)
+        data[name] = series.to_numpy()
+    return data
+
+
+def _table_as_frame(table: pa.Table) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(table.column(name).to_pylist(), dtype=object) for name in table.column_names})
 
 
 def _fast_cast(values: pa.ChunkedArray | pa.Array, kind: str) -> pa.ChunkedArray | pa.Array | None:
@@ -172,10 +219,14 @@ def _utc_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.
     return None
 
 
-def _tolerant_cast(values: pd.Series, kind: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+def _tolerant_cast(values: pd.Series, kind: str, column: Column | None = None
+                   ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """Cast through pandas: the typed column, which rows failed, and how each value looked."""
     values = values.reset_index(drop=True)
-    converted, ok = _convert(values, kind)
+    if column is not None and (column.format or column.timezone):
+        converted, ok = _zoned_times(values, kind, column.format, column.timezone)
+    else:
+        converted, ok = _convert(values, kind)
     failed = (values.notna() & ~ok).to_numpy(dtype=bool)
     shown = pd.Series("", index=values.index, dtype=object)
     if failed.any():
@@ -183,8 +234,77 @@ def _tolerant_cast(values: pd.Series, kind: str) -> tuple[pa.Array, np.ndarray, 
     return pa.array(converted, type=ARROW_TYPES[kind], from_pandas=True), failed, shown.to_numpy(dtype=object)
 
 
+def _exact_int(value: Any) -> int | None:
+    """The integer a value stands for exactly (42, "42", 42.0, "4.2e1"), or None; never through float64
+    for text, so 9007199254740993 stays itself. Values beyond int64 are None (they do not fit)."""
+    from decimal import Decimal, InvalidOperation
+
+    if isinstance(value, bool) or _missing(value):
+        return None
+    number: Any = value
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 400:
+            return None
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                number = Decimal(text)
+            except InvalidOperation:
+                return None
+    elif isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            return None
+        number = Decimal(float(value))
+    elif isinstance(value, np.integer):
+        number = int(value)
+    if isinstance(number, Decimal):
+        if not number.is_finite() or number != number.to_integral_value() or abs(number) > 2**63:
+            return None
+        number = int(number)
+    if not isinstance(number, int) or not -(2**63) <= number < 2**63:
+        return None
+    return number
+
+
+def _zoned_times(values: pd.Series, kind: str, fmt: str | None, zone: str | None) -> tuple[pd.Series, pd.Series]:
+    """Timestamps parsed with a strptime format and/or taken in an IANA zone when written without an
+    offset; ambiguous or nonexistent local times (daylight saving) do not convert."""
+    def one(value: Any) -> Any:
+        if _missing(value):
+            return pd.NaT
+        try:
+            if isinstance(value, str):
+                stamp = pd.Timestamp(datetime.strptime(value, fmt)) if fmt else pd.Timestamp(value)
+            elif isinstance(value, datetime | pd.Timestamp):
+                stamp = pd.Timestamp(value)
+            else:
+                return pd.NaT
+            if stamp.tzinfo is None:
+                stamp = stamp.tz_localize(zone or "UTC", ambiguous="raise", nonexistent="raise")
+            return stamp.tz_convert("UTC")
+        except Exception:  # ValueError, OutOfBoundsDatetime, pytz's NonExistentTimeError/AmbiguousTimeError
+            return pd.NaT
+
+    stamps = pd.Series([one(v) for v in values], index=values.index, dtype="datetime64[ns, UTC]")
+    ok = stamps.notna() | values.map(_missing)
+    if kind == "date":
+        stamps = stamps.dt.tz_localize(None).dt.normalize()
+    return stamps, ok
+
+
 def _convert(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
     """The converted column and a mask of the rows whose value converted (nulls count as converted)."""
+    if kind == "int":
+        exact = [_exact_int(v) for v in values]  # a list: pandas' map would turn ints and None into floats
+        ok = pd.Series([e is not None for e in exact], index=values.index) | values.map(_missing)
+        return pd.Series(pd.array(exact, dtype="Int64"), index=values.index), ok
     if kind in ("int", "float"):
         if values.dtype == bool or pd.api.types.is_bool_dtype(values):
             number = pd.Series(np.nan, index=values.index)
