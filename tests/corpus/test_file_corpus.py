@@ -76,6 +76,10 @@ CASES: dict[str, Case] = {
                               reasons=["line 1: not UTF-8 (invalid continuation byte"], values={"name": ["ok"]}),
     "csv_latin1_byte": Case("csv", {"a.csv": b"id,name\n1,caf\xe9\n2,ok\n"},
                             error="a.csv:2: not UTF-8 (invalid continuation byte at byte 13)"),
+    "csv_latin1_header": Case("csv", {"a.csv": b"\x80d,name\n1,a\n"},  # found by test_fuzz
+                              error="a.csv:1: not UTF-8 (invalid start byte at byte 0)"),
+    "csv_latin1_in_ragged_row": Case("csv", {"a.csv": b"id,name\n1,a\n2,b\xff,c\n"},  # found by test_fuzz
+                                     error="a.csv:3: not UTF-8 (invalid start byte"),
     "csv_latin1_declared": Case("csv", {"a.csv": b"id,name\n1,caf\xe9\n"}, location="encoding: latin-1",
                                 rows_in=1, published=1, values={"name": ["café"]}),
     # defect 7: integers beyond 2^53 keep their value; beyond int64 they are quarantined

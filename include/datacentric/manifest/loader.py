@@ -90,15 +90,22 @@ class _TooLarge(Exception):
 
 
 def _compose(text: str, path: Path) -> yaml.Node | None:
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # checks the characters: a control character is a ReaderError here
         return loader.get_single_node()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        if isinstance(exc, yaml.reader.ReaderError):
+            line = text[: exc.position].count("\n") + 1
+            shown = chr(exc.character) if isinstance(exc.character, int) else exc.character
+            raise ManifestError(f"{path}:{line}: not valid YAML: character {shown!r} is not allowed "
+                                "in YAML text") from None
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise ManifestError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _check_nodes(root: yaml.Node, path: Path) -> None:

@@ -106,6 +106,11 @@ def _parse_csv(
             message = str(exc)
             if "Empty CSV file" in message:
                 return ParsedUnit(pa.table({}))
+            if "CSV parse error" in message:  # a ragged row Arrow could not even show as text
+                try:
+                    data.decode(encoding)
+                except UnicodeDecodeError:
+                    _raise_if_not_text(data, encoding, source=source, origin=origin, error="utf8")
             _raise_if_not_text(data, encoding, source=source, origin=origin, error=message)
             # A value that does not convert to its column's type: read that column as text; typing
             # and quarantine then find the rows, per column, in `datacentric.sources.ingest`.
@@ -119,7 +124,12 @@ def _parse_csv(
                 raise SourceError(source, origin, f"unreadable CSV ({message})") from None
             column_types[name] = pa.string()
     _check_quotes(data, encoding, delimiter, source=source, origin=origin)
-    duplicates = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
+    try:
+        names = table.column_names
+    except UnicodeDecodeError:  # Arrow does not check the header's text: say which line and byte
+        _raise_if_not_text(data, encoding, source=source, origin=origin, error="invalid UTF8 header")
+        raise
+    duplicates = sorted({c for c in names if names.count(c) > 1})
     if duplicates:
         raise SourceError(source, f"{origin}:1", f"duplicate column name(s) in the header: {', '.join(duplicates)}")
     if invalid and any(number is None for number, *_ in invalid):
