@@ -6,8 +6,8 @@ parses the DAG file. The runs go in rounds (`--repeat`, default 5): a baseline, 
 so each file is compared with the baseline run just before it, under the same machine load (the
 machine may be shared). Per file it prints the median over the rounds of the extra seconds over the
 round's baseline, in wall time and in CPU time (the probe's own process time, which other processes
-on the machine do not inflate), and the ratio of the median run to the median baseline; the last
-line is JSON: {"benchmark": "dag_parse", "baseline_seconds", "baseline_cpu_seconds",
+on the machine do not inflate), with the range over the rounds, and the ratio of the median run to
+the median baseline; the last line is JSON: {"benchmark": "dag_parse", "baseline_seconds", "baseline_cpu_seconds",
 "worst_extra_seconds", "worst_extra_cpu_seconds", "files": {name: {"extra_seconds",
 "extra_cpu_seconds", "ratio"}}}.
 """
@@ -59,14 +59,19 @@ def main() -> None:
     baseline = statistics.median(b[0] for b in baselines)
     baseline_cpu = statistics.median(b[1] for b in baselines)
     print(f"bare interpreter with Airflow loaded: {baseline:.2f}s wall, {baseline_cpu:.2f}s CPU "
-          f"(median of {args.repeat})")
+          f"(median of {args.repeat}; from {min(b[0] for b in baselines):.2f} to {max(b[0] for b in baselines):.2f}s "
+          "wall)")
     results = {}
     for name in runs:
         wall = statistics.median(e[0] for e in extra[name])
         cpu = statistics.median(e[1] for e in extra[name])
         ratio = statistics.median(r[0] for r in runs[name]) / baseline
         results[name] = {"extra_seconds": round(wall, 3), "extra_cpu_seconds": round(cpu, 3), "ratio": round(ratio, 3)}
-        print(f"{name}: +{wall:.3f}s wall, +{cpu:.3f}s CPU over the round's bare interpreter; ratio {ratio:.2f}")
+        spread = (min(e[0] for e in extra[name]), max(e[0] for e in extra[name]),
+                  min(e[1] for e in extra[name]), max(e[1] for e in extra[name]))
+        print(f"{name}: {wall:+.3f}s wall, {cpu:+.3f}s CPU over the round's bare interpreter (rounds from "
+              f"{spread[0]:+.3f} to {spread[1]:+.3f}s wall, {spread[2]:+.3f} to {spread[3]:+.3f}s CPU); "
+              f"ratio {ratio:.2f}")
     print(json.dumps({"benchmark": "dag_parse", "baseline_seconds": round(baseline, 3),
                       "baseline_cpu_seconds": round(baseline_cpu, 3),
                       "worst_extra_seconds": max(r["extra_seconds"] for r in results.values()),

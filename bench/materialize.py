@@ -21,8 +21,8 @@
    file) over the same window, one run each. Before the time counts, both stores must hold the same
    number of entities and the same online values (`read_online`, served by each store's own reader,
    of 2,000 sampled entities, compared frame to frame). speed-up = Feast's time / the project's.
-   Feast turns every row into protobuf objects in one process, at roughly 3,000-6,000 entities/s
-   here, so the default size keeps this part to a few minutes.
+   Feast turns every row into protobuf objects in one process, at a few thousand entities/s here,
+   so the default size keeps this part to a few minutes.
 4. Peak memory (ru_maxrss) of a fresh interpreter that materializes 1M and 5M rows (5M entities) into
    Redis, each in its own subprocess.
 
