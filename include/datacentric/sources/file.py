@@ -33,7 +33,7 @@ class FileReader(SourceReader):
         root = self.landing_root.resolve()
         folder = (root / self.spec.location.path).resolve()
         if folder != root and root not in folder.parents:
-            raise self.error(f"location.path {self.spec.location.path!r}", f"escapes the landing root {root}")
+            raise self.input_error(f"location.path {self.spec.location.path!r}", f"escapes the landing root {root}")
         return folder
 
     def where(self) -> str:
@@ -53,13 +53,13 @@ class FileReader(SourceReader):
             matched += 1
             resolved = path.resolve()
             if root not in resolved.parents:  # a symlink pointing out of the landing root
-                raise self.error(str(path), f"resolves to {resolved}, outside the landing root {root}")
+                raise self.input_error(str(path), f"resolves to {resolved}, outside the landing root {root}")
             relative = path.relative_to(folder).as_posix()
             date = None
             if pattern is not None:
                 date = date_in_name(relative, pattern)
                 if date is None:
-                    raise self.error(str(path), f"no date matching date_in_name {loc.date_in_name!r} in its name")
+                    raise self.input_error(str(path), f"no date matching date_in_name {loc.date_in_name!r} in its name")
                 if not window.contains(date):
                     continue
             stat = path.stat()

@@ -16,8 +16,7 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-from datacentric.errors import SourceError
-from datacentric.sources.base import ParsedUnit
+from datacentric.sources.base import ParsedUnit, SourceInputError
 
 # Arrow types that CSV and JSON readers convert to directly; timestamps are parsed in coercion.
 _READ_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
@@ -41,7 +40,7 @@ def parse(
         return _parse_csv(data, source=source, origin=origin, kinds=kinds, encoding=encoding, delimiter=delimiter)
     if fmt == "jsonl":
         return _parse_jsonl(data, source=source, origin=origin, kinds=kinds, encoding=encoding)
-    raise SourceError(source, origin, f"unknown format {fmt!r}; expected csv, jsonl or parquet")
+    raise SourceInputError(source, origin, f"unknown format {fmt!r}; expected csv, jsonl or parquet")
 
 
 def _read_parquet(data: bytes, *, source: str, origin: str) -> pa.Table:
@@ -50,7 +49,7 @@ def _read_parquet(data: bytes, *, source: str, origin: str) -> pa.Table:
     try:
         return pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as exc:
-        raise SourceError(source, origin, f"not a readable Parquet file ({exc})") from None
+        raise SourceInputError(source, origin, f"not a readable Parquet file ({exc})") from None
 
 
 # -- compression ----------------------------------------------------------------------------------
@@ -85,8 +84,9 @@ def decompress(data: bytes, codec: str | None, *, source: str, origin: str) -> b
             with pa.CompressedInputStream(pa.BufferReader(data), "zstd") as stream:
                 return bytes(stream.read())
     except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, pa.ArrowException) as exc:
-        raise SourceError(source, origin, f"not a readable {codec} file ({exc}); check location.compression") from None
-    raise SourceError(source, origin, f"unknown compression {codec!r}")
+        raise SourceInputError(source, origin,
+                               f"not a readable {codec} file ({exc}); check location.compression") from None
+    raise SourceInputError(source, origin, f"unknown compression {codec!r}")
 
 
 # -- CSV --------------------------------------------------------------------------------------------
@@ -116,12 +116,12 @@ def _parse_csv(
             # and quarantine then find the rows, per column, in `datacentric.sources.ingest`.
             match = re.search(r"In CSV column #(\d+)", message)
             if "conversion error" not in message or match is None:
-                raise SourceError(source, origin, f"unreadable CSV ({message})") from None
+                raise SourceInputError(source, origin, f"unreadable CSV ({message})") from None
             header = header or _csv_header(data, encoding, delimiter)
             index = int(match.group(1))
             name = header[index] if index < len(header) else None
             if name is None or column_types.get(name) in (None, pa.string()):
-                raise SourceError(source, origin, f"unreadable CSV ({message})") from None
+                raise SourceInputError(source, origin, f"unreadable CSV ({message})") from None
             column_types[name] = pa.string()
     _check_quotes(data, encoding, delimiter, source=source, origin=origin)
     try:
@@ -131,7 +131,8 @@ def _parse_csv(
         raise
     duplicates = sorted({c for c in names if names.count(c) > 1})
     if duplicates:
-        raise SourceError(source, f"{origin}:1", f"duplicate column name(s) in the header: {', '.join(duplicates)}")
+        raise SourceInputError(source, f"{origin}:1",
+                               f"duplicate column name(s) in the header: {', '.join(duplicates)}")
     if invalid and any(number is None for number, *_ in invalid):
         # Arrow's parallel parser cannot tell line numbers; a dirty file is read again in one thread.
         invalid.clear()
@@ -160,7 +161,7 @@ def _check_quotes(data: bytes, encoding: str, delimiter: str, *, source: str, or
     except csv.Error as exc:
         if "unexpected end of data" not in str(exc):
             return  # some other oddity Arrow read its own way: not an open quote
-        raise SourceError(source, f"{origin}:{start}", f"unterminated quoted value starting on line {start}: "
+        raise SourceInputError(source, f"{origin}:{start}", f"unterminated quoted value starting on line {start}: "
                           "a '\"' opens a value that never closes, so every following line would be read "
                           "into it") from None
 
@@ -207,9 +208,10 @@ def _raise_if_not_text(data: bytes, encoding: str, *, source: str, origin: str, 
         data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise SourceError(source, f"{origin}:{line}", f"not {_shown(encoding)} ({exc.reason} at byte {exc.start}); "
-                          "set location.encoding if the file uses another encoding") from None
-    raise SourceError(source, origin, f"unreadable text ({error})")
+        raise SourceInputError(source, f"{origin}:{line}",
+                               f"not {_shown(encoding)} ({exc.reason} at byte {exc.start}); "
+                               "set location.encoding if the file uses another encoding") from None
+    raise SourceInputError(source, origin, f"unreadable text ({error})")
 
 
 def _shown(encoding: str) -> str:
