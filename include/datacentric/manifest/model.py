@@ -173,6 +173,11 @@ class S3Location(_Model):
     date_in_name: str | None = Field(default=None, description="as for file sources, matched in the key")
     encoding: str = "utf-8"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    compression: Literal["auto", "none", "gzip", "bz2", "xz", "zstd"] = Field(
+        default="auto",
+        description="how the objects are compressed; 'auto' goes by each key's last extension "
+        "(.gz, .bz2, .xz, .zst; any other: not compressed)",
+    )
 
     @field_validator("date_in_name")
     @classmethod

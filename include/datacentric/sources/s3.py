@@ -29,7 +29,7 @@ from datacentric.sources.base import (
     date_pattern,
     safe_unit_name,
 )
-from datacentric.sources.formats import parse
+from datacentric.sources.formats import compression_of, decompress, parse
 
 
 class S3Reader(SourceReader):
@@ -83,7 +83,8 @@ class S3Reader(SourceReader):
             body = self.client.get_object(Bucket=loc.bucket, Key=key)["Body"].read()
         except Exception as exc:  # noqa: BLE001 - every client failure becomes an error naming the object
             raise self._failure(exc, "download", key) from None
-        parsed = parse(body, loc.format, source=self.name, origin=unit.origin,
+        data = decompress(body, compression_of(key, loc.compression), source=self.name, origin=unit.origin)
+        parsed = parse(data, loc.format, source=self.name, origin=unit.origin,
                        kinds={n: c.type for n, c in self.spec.columns.items()},
                        encoding=loc.encoding, delimiter=loc.delimiter)
         parsed.fingerprint = sha256_bytes(body)
