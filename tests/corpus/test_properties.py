@@ -1,6 +1,7 @@
-"""Properties of file ingestion under random rows with random corruptions (Hypothesis, bounded):
-rows in = published + quarantined, a published value is the value its source row holds, and nothing
-escapes but the project's own errors."""
+"""Properties of file ingestion and validation under random rows with random corruptions (Hypothesis,
+bounded): rows in = published + quarantined, a published value is the value its source row holds,
+validation quarantines exactly the rows that break a rule, and nothing escapes but the project's own
+errors."""
 
 from __future__ import annotations
 
@@ -107,3 +108,59 @@ def test_jsonl_ingestion_keeps_rows_and_values(data: st.DataObject) -> None:
                                 max_size=len(source)))
     payload, intact = _jsonl(source, damage)
     _check("jsonl", payload, source, intact)
+
+
+VALIDATED_MANIFEST = """\
+version: 1
+name: props
+sources:
+  orders:
+    type: file
+    owner: tests
+    location: {path: orders, format: jsonl}
+    keys: [id]
+    max_quarantine_fraction: 1.0
+    columns:
+      id: {type: int, nullable: false}
+      amount: {type: float, min: 0, max: 100}
+      status: {type: str, allowed: [new, paid]}
+"""
+# What breaks a row at validation (ingestion types every row): a value out of range or not allowed.
+breaks = st.sampled_from(["keep", "keep", "negative", "too_big", "bad_status"])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_validation_quarantines_exactly_the_rows_that_break_a_rule_and_keeps_the_rest(data: st.DataObject) -> None:
+    from datacentric.manifest import parse_manifest
+    from datacentric.repository import DataRepository
+    from datacentric.sources.ingest import ingest_source
+    from datacentric.validation.gate import validate_stage
+
+    ids = data.draw(st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=20, unique=True))
+    amounts = data.draw(st.lists(st.floats(0, 100, allow_nan=False), min_size=len(ids), max_size=len(ids)))
+    statuses = data.draw(st.lists(st.sampled_from(["new", "paid"]), min_size=len(ids), max_size=len(ids)))
+    damage = data.draw(st.lists(breaks, min_size=len(ids), max_size=len(ids)))
+    source = {}
+    for id_, amount, status, what in zip(ids, amounts, statuses, damage, strict=True):
+        amount = -1.0 - amount if what == "negative" else 101.0 + amount if what == "too_big" else amount
+        source[id_] = (amount, "lost" if what == "bad_status" else status, what != "keep")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "landing" / "orders").mkdir(parents=True)
+        (root / "landing" / "orders" / "a.jsonl").write_text("".join(
+            json.dumps({"id": i, "amount": a, "status": s}) + "\n" for i, (a, s, _) in source.items()))
+        loaded = parse_manifest(VALIDATED_MANIFEST)
+        repo = DataRepository(root / "repo").init()
+        ingest_source(loaded, "orders", repo, landing_root=root / "landing", run_id="r1")
+        summary = validate_stage(loaded, "orders", repo, gx_root=root / "gx", run_id="r1", build_docs=False)
+        assert summary["rows_in"] == len(source) == summary["rows_valid"] + summary["rows_quarantined"]
+        valid = repo.read_frame("validated", "orders") if repo.files("validated", "orders") else None
+        quarantined = (repo.read_frame("quarantine", "orders", "validate")
+                       if repo.files("quarantine", "orders", "validate") else None)
+    broken = {i for i, (_, _, bad) in source.items() if bad}
+    assert set([] if quarantined is None else quarantined["id"].tolist()) == broken
+    kept = [] if valid is None else list(zip(valid["id"], valid["amount"], valid["status"], strict=True))
+    assert {i for i, _, _ in kept} == set(source) - broken
+    for id_, amount, status in kept:
+        assert (amount, status) == source[id_][:2], f"row {id_} changed on its way through validation"
