@@ -23,6 +23,9 @@ PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VERSION="1.23.2"
 VAR="${DATACENTRIC_VAR:-$PROJECT/var}"
 REQUIREMENT="label-studio==$VERSION"
+# Every package of the venv pinned (label-studio-requirements.in, compiled by uv): a new release of a
+# dependency (sentry-sdk 3 broke 1.23's start) never changes a fresh install.
+LOCK="$PROJECT/scripts/label-studio-requirements.txt"
 DATA_DIR="${LABEL_STUDIO_DATA_DIR:-$VAR/label-studio}"
 PORT="${LABEL_STUDIO_PORT:-8081}"
 HOST="127.0.0.1"
@@ -33,7 +36,7 @@ MARKER=".installed-$VERSION"  # written last into a complete venv
 venv_key() {
   local python_version
   python_version="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-  printf '%s python%s' "$REQUIREMENT" "$python_version" | sha256sum | cut -c1-16
+  { printf '%s python%s\n' "$REQUIREMENT" "$python_version"; cat "$LOCK"; } | sha256sum | cut -c1-16
 }
 
 VENV="${LABEL_STUDIO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/datacentric/label-studio-$(venv_key)}"
@@ -89,10 +92,10 @@ install() {
   # uv (installed in the project's venv by the Makefile) is much faster than pip; pip otherwise.
   if [ -x "$PROJECT/.venv/bin/uv" ]; then
     "$PROJECT/.venv/bin/uv" venv --quiet --python "$PYTHON" "$BUILD"
-    "$PROJECT/.venv/bin/uv" pip install --quiet --python "$BUILD/bin/python" "$REQUIREMENT"
+    "$PROJECT/.venv/bin/uv" pip install --quiet --python "$BUILD/bin/python" -r "$LOCK"
   else
     "$PYTHON" -m venv "$BUILD"
-    "$BUILD/bin/python" -m pip install --quiet --disable-pip-version-check "$REQUIREMENT"
+    "$BUILD/bin/python" -m pip install --quiet --disable-pip-version-check -r "$LOCK"
   fi
   "$BUILD/bin/python" -c "import label_studio"
   empty_database "$BUILD"
