@@ -51,14 +51,14 @@ def bucket(endpoint: str) -> str:
     return name
 
 
-def manifest(bucket: str, fmt: str = "csv") -> Any:
+def manifest(bucket: str, fmt: str = "csv", pattern: str = "*.csv") -> Any:
     return parse_manifest(f"""
 name: t
 sources:
   orders:
     type: s3
     owner: me
-    location: {{bucket: "{bucket}", prefix: orders/, pattern: "*.csv", format: {fmt}, conn_id: lake}}
+    location: {{bucket: "{bucket}", prefix: orders/, pattern: "{pattern}", format: {fmt}, conn_id: lake}}
     keys: [id]
     columns: {{id: {{type: int}}}}
 """)
@@ -145,20 +145,7 @@ def test_compressed_objects_are_read_by_their_extension(endpoint: str, bucket: s
     s3 = client(endpoint)
     s3.put_object(Bucket=bucket, Key="orders/a.csv.gz", Body=gzip.compress(b"id\n1\n2\n3\n"))
     s3.put_object(Bucket=bucket, Key="orders/b.csv.gz", Body=b"id\n4\n")  # named .gz, but not gzip
-    result = ingest(manifest_for(bucket, "a.csv.gz"), tmp_path, s3)
+    result = ingest(manifest(bucket, pattern="a.csv.gz"), tmp_path, s3)
     assert (result.rows_in, result.rows_published) == (3, 3)
     with pytest.raises(InputError, match=r"s3://.*/orders/b.csv.gz: not a readable gzip file"):
-        ingest(manifest_for(bucket, "b.csv.gz"), tmp_path / "second", s3)
-
-
-def manifest_for(bucket: str, pattern: str) -> Any:
-    return parse_manifest(f"""
-name: t
-sources:
-  orders:
-    type: s3
-    owner: me
-    location: {{bucket: "{bucket}", prefix: orders/, pattern: "{pattern}", format: csv, conn_id: lake}}
-    keys: [id]
-    columns: {{id: {{type: int}}}}
-""")
+        ingest(manifest(bucket, pattern="b.csv.gz"), tmp_path / "second", s3)
